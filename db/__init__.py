@@ -1,0 +1,19 @@
+"""Storage: rows, the storage interface, its backends, migrations and demo data."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from db.sqlite import SQLiteStorage
+from db.storage import Storage
+
+
+def open_storage(url: str) -> Storage:
+    """A storage for a database URL; `sqlite:///relative/path` or `sqlite:////absolute/path`."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ValueError(f"a SQLite URL names a file: sqlite:///path/to/file.db, not {url!r}")
+        return SQLiteStorage(path)
+    raise ValueError(f"unsupported database URL scheme {parts.scheme!r} in {url!r}")

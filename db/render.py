@@ -1,0 +1,63 @@
+"""Markdown to sanitised HTML and plain text, done once when a body is written."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from typing import TYPE_CHECKING
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": True, "breaks": True})
+_markdown.enable(["linkify", "strikethrough"])
+
+
+def _image_as_link(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """An image in a comment becomes a link to it: nothing loads until a reader asks."""
+    token = tokens[idx]
+    src = escapeHtml(str(token.attrGet("src") or ""))
+    alt = escapeHtml(token.content or str(token.attrGet("src") or ""))
+    return f'<a href="{src}">{alt}</a>'
+
+
+_markdown.add_render_rule("image", _image_as_link)
+
+# What a comment may contain once rendered: text formatting, lists, quotes, code and links.
+ALLOWED_TAGS = {
+    "a", "blockquote", "br", "code", "del", "em", "hr", "li", "ol", "p", "pre", "s", "strong", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+ALLOWED_SCHEMES = {"http", "https", "mailto"}
+
+_BLOCK_END = re.compile(r"</(p|li|blockquote|pre)>|<hr\s*/?>")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def render_html(body: str) -> str:
+    """Markdown with raw HTML off, then an allow-list: nothing in a comment runs in a browser."""
+    return nh3.clean(
+        _markdown.render(body),
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_SCHEMES,
+        link_rel="nofollow ugc noopener noreferrer",
+    ).strip()
+
+
+def render_text(body_html: str) -> str:
+    """Plain text of rendered HTML, paragraphs kept apart by a blank line."""
+    marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n\n", body_html)
+    text = html.unescape(nh3.clean(marked, tags=set()))
+    return _BLANK_RUNS.sub("\n\n", text).strip()

@@ -1,0 +1,419 @@
+"""SQLite storage on aiosqlite: one writer connection, a few readers, WAL in between."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from db import migrations
+from db.rows import (
+    CommentOrder,
+    CommentRow,
+    CommentState,
+    PageRequest,
+    ThreadRow,
+    UserRow,
+    format_time,
+    parse_time,
+    path_segment,
+)
+from db.storage import NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from db.rows import NewComment
+
+# SQLite's bound-parameter limit is 32,766; chunks stay well under it.
+MAX_PARAMS = 10_000
+
+_USER_COLUMNS = "u.id, u.sub, u.name, u.avatar_url, u.role"
+_THREAD_COLUMNS = (
+    "t.id, t.key, t.title, t.url, t.created_at, t.locked, t.comment_count, t.top_level_count"
+)
+
+
+def _comment_columns(alias: str) -> str:
+    """A comment's columns under `alias`, then its author's from `users u`."""
+    names = (
+        "id, thread_id, parent_id, depth, path, body, body_html, body_text, state, created_at,"
+        " edited_at, like_count, reply_count, descendant_count"
+    )
+    return ", ".join(f"{alias}.{name}" for name in names.split(", ")) + ", " + _USER_COLUMNS
+
+
+_COMMENT_COLUMNS = _comment_columns("c")
+
+_ORDER_BY = {
+    CommentOrder.OLDEST: "c.created_at, c.id",
+    CommentOrder.NEWEST: "c.created_at DESC, c.id DESC",
+    CommentOrder.TOP: "c.like_count DESC, c.created_at, c.id",
+}
+_AFTER = {
+    CommentOrder.OLDEST: " AND (c.created_at, c.id) > (?, ?)",
+    CommentOrder.NEWEST: " AND (c.created_at, c.id) < (?, ?)",
+    CommentOrder.TOP: (
+        " AND (c.like_count < ? OR (c.like_count = ? AND (c.created_at, c.id) > (?, ?)))"
+    ),
+}
+
+
+def _after_params(request: PageRequest) -> tuple[Any, ...]:
+    if request.after is None:
+        return ()
+    if request.order is CommentOrder.TOP:
+        likes, created, ident = request.after
+        return (likes, likes, created, ident)
+    return request.after
+
+
+def _user(row: Sequence[Any], at: int = 0) -> UserRow | None:
+    if row[at] is None:
+        return None
+    return UserRow(row[at], row[at + 1], row[at + 2], row[at + 3], row[at + 4])
+
+
+def _thread(row: Sequence[Any]) -> ThreadRow:
+    return ThreadRow(
+        row[0], row[1], row[2], row[3], parse_time(row[4]), bool(row[5]), row[6], row[7]
+    )
+
+
+def _comment(row: Sequence[Any]) -> CommentRow:
+    return CommentRow(
+        id=row[0],
+        thread_id=row[1],
+        parent_id=row[2],
+        depth=row[3],
+        path=row[4],
+        body=row[5],
+        body_html=row[6],
+        body_text=row[7],
+        state=CommentState(row[8]),
+        created_at=parse_time(row[9]),
+        edited_at=parse_time(row[10]) if row[10] else None,
+        like_count=row[11],
+        reply_count=row[12],
+        descendant_count=row[13],
+        author=_user(row, 14),
+    )
+
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _chunks(items: Sequence[Any], size: int = MAX_PARAMS) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+class SQLiteStorage:
+    def __init__(self, path: str | Path, readers: int = 2) -> None:
+        self.path = Path(path)
+        self.statements = 0
+        self._reader_count = readers
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = itertools.cycle(range(readers))
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        # WAL lets readers run beside the writer; FULL makes every commit durable
+        # once acknowledged, even through a power loss.
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        self._readers = [await self._connect() for _ in range(self._reader_count)]
+
+    async def close(self) -> None:
+        for conn in [*self._readers, *([self._writer] if self._writer else [])]:
+            await conn.close()
+        self._readers, self._writer = [], None
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError("storage is not open")
+        return self._writer
+
+    # -- statements ------------------------------------------------------------
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self.statements += 1
+        conn = self._readers[next(self._next_reader)]
+        return list(await conn.execute_fetchall(sql, params))
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self.statements += 1
+        return list(await self.writer.execute_fetchall(sql, params))
+
+    async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """`EXPLAIN QUERY PLAN` details, to show that a query uses its index."""
+        rows = await self._read(f"EXPLAIN QUERY PLAN {sql}", params)
+        return [row[3] for row in rows]
+
+    # -- migrations ------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        async with self._write_lock:
+            await self._write(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in await self._write("SELECT version FROM schema_migrations")}
+            applied = []
+            for migration in migrations.load("sqlite"):
+                if migration.version in done:
+                    continue
+                script = (
+                    f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES "
+                    f"({migration.version}, '{migration.name}', '{_now()}');\nCOMMIT;"
+                )
+                try:
+                    self.statements += 1
+                    await self.writer.executescript(script)
+                except BaseException:
+                    if self.writer.in_transaction:
+                        await self.writer.rollback()
+                    raise
+                applied.append(migration.name)
+            return applied
+
+    async def pending_migrations(self) -> list[str]:
+        rows = await self._read(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        done = (
+            {row[0] for row in await self._read("SELECT version FROM schema_migrations")}
+            if rows
+            else set()
+        )
+        return [m.name for m in migrations.load("sqlite") if m.version not in done]
+
+    # -- reads -----------------------------------------------------------------
+
+    async def threads_by_ids(self, ids: Sequence[int]) -> list[ThreadRow | None]:
+        found: dict[int, ThreadRow] = {}
+        for chunk in _chunks(ids):
+            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id IN ({_placeholders(len(chunk))})"
+            found.update((row[0], _thread(row)) for row in await self._read(sql, chunk))
+        return [found.get(i) for i in ids]
+
+    async def threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:
+        found: dict[str, ThreadRow] = {}
+        for chunk in _chunks(keys):
+            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.key IN ({_placeholders(len(chunk))})"
+            found.update((row[1], _thread(row)) for row in await self._read(sql, chunk))
+        return [found.get(k) for k in keys]
+
+    async def thread_page(self, after: int | None, limit: int) -> list[ThreadRow]:
+        where, params = ("WHERE t.id < ?", [after]) if after is not None else ("", [])
+        sql = f"SELECT {_THREAD_COLUMNS} FROM threads t {where} ORDER BY t.id DESC LIMIT ?"
+        return [_thread(row) for row in await self._read(sql, [*params, limit])]
+
+    async def thread_total(self) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM threads")
+        return int(rows[0][0])
+
+    async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]:
+        found: dict[int, UserRow | None] = {}
+        for chunk in _chunks(ids):
+            sql = f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id IN ({_placeholders(len(chunk))})"
+            found.update((row[0], _user(row)) for row in await self._read(sql, chunk))
+        return [found.get(i) for i in ids]
+
+    async def comments_by_ids(self, keys: Sequence[tuple[int, int]]) -> list[CommentRow | None]:
+        found: dict[tuple[int, int], CommentRow] = {}
+        for chunk in _chunks(keys, MAX_PARAMS // 2):
+            threads = sorted({thread for thread, _ in chunk})
+            ids = sorted({ident for _, ident in chunk})
+            sql = (
+                f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
+                f" WHERE c.thread_id IN ({_placeholders(len(threads))})"
+                f" AND c.id IN ({_placeholders(len(ids))})"
+            )
+            for row in await self._read(sql, [*threads, *ids]):
+                found[(row[1], row[0])] = _comment(row)
+        return [found.get(key) for key in keys]
+
+    async def comment_pages(self, requests: Sequence[PageRequest]) -> list[list[CommentRow]]:
+        pages: dict[PageRequest, list[CommentRow]] = {}
+        shapes: dict[tuple[Any, ...], list[PageRequest]] = defaultdict(list)
+        for request in dict.fromkeys(requests):
+            shape = (request.parent_id is None, request.order, request.after, request.limit)
+            shapes[shape].append(request)
+        for group in shapes.values():
+            for chunk in _chunks(group, MAX_PARAMS // 2):
+                pages.update(await self._page_group(chunk))
+        return [pages[request] for request in requests]
+
+    async def _page_group(
+        self, group: Sequence[PageRequest]
+    ) -> dict[PageRequest, list[CommentRow]]:
+        """One statement for pages that differ only in their thread or parent."""
+        first = group[0]
+        order_by = _ORDER_BY[first.order]
+        after = _AFTER[first.order] if first.after is not None else ""
+        top_level = first.parent_id is None
+        if len(group) == 1:
+            scope = "c.parent_id IS NULL" if top_level else "c.parent_id = ?"
+            sql = (
+                f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
+                f" WHERE c.thread_id = ? AND {scope}{after} ORDER BY {order_by} LIMIT ?"
+            )
+            params: list[Any] = [first.thread_id]
+            if not top_level:
+                params.append(first.parent_id)
+            rows = await self._read(sql, [*params, *_after_params(first), first.limit])
+            return {first: [_comment(row) for row in rows]}
+
+        threads = sorted({r.thread_id for r in group})
+        partition = "thread_id" if top_level else "parent_id"
+        if top_level:
+            scope, scope_params = "c.parent_id IS NULL", []
+        else:
+            parents = sorted({r.parent_id for r in group if r.parent_id is not None})
+            scope, scope_params = f"c.parent_id IN ({_placeholders(len(parents))})", parents
+        sql = (
+            f"SELECT {_comment_columns('page')} FROM ("
+            f"SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{partition} ORDER BY {order_by}) AS rn"
+            f" FROM comments c WHERE c.thread_id IN ({_placeholders(len(threads))})"
+            f" AND {scope}{after}"
+            f") page LEFT JOIN users u ON u.id = page.author_id"
+            f" WHERE page.rn <= ? ORDER BY page.{partition}, page.rn"
+        )
+        params = [*threads, *scope_params, *_after_params(first), first.limit]
+        by_scope: dict[int, list[CommentRow]] = defaultdict(list)
+        for row in await self._read(sql, params):
+            comment = _comment(row)
+            by_scope[comment.thread_id if top_level else comment.parent_id or 0].append(comment)
+        return {
+            r: by_scope.get(r.thread_id if top_level else r.parent_id or 0, []) for r in group
+        }
+
+    # -- writes ----------------------------------------------------------------
+
+    async def _begin(self) -> None:
+        await self._write("BEGIN IMMEDIATE")
+
+    async def upsert_user(
+        self, sub: str, name: str, avatar_url: str | None, role: str = "user"
+    ) -> UserRow:
+        now = _now()
+        async with self._write_lock:
+            rows = await self._write(
+                "INSERT INTO users (sub, name, avatar_url, role, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sub) DO UPDATE SET"
+                " name = excluded.name, avatar_url = excluded.avatar_url, role = excluded.role,"
+                " updated_at = excluded.updated_at"
+                " RETURNING id, sub, name, avatar_url, role",
+                (sub, name, avatar_url, role, now, now),
+            )
+        user = _user(rows[0])
+        assert user is not None
+        return user
+
+    async def create_thread(
+        self, key: str, title: str, url: str | None, created_at: datetime
+    ) -> ThreadRow:
+        async with self._write_lock:
+            rows = await self._write(
+                "INSERT INTO threads (key, title, url, created_at) VALUES (?, ?, ?, ?)"
+                " RETURNING id, key, title, url, created_at, locked, comment_count,"
+                " top_level_count",
+                (key, title, url, format_time(created_at)),
+            )
+        return _thread(rows[0])
+
+    async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
+        async with self._write_lock:
+            await self._begin()
+            try:
+                ids = await self._insert_comments(thread_id, comments)
+            except BaseException:
+                await self.writer.rollback()
+                raise
+            await self.writer.commit()
+            return ids
+
+    async def _insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
+        if not await self._write("SELECT 1 FROM threads WHERE id = ?", (thread_id,)):
+            raise NotFound(f"thread {thread_id} does not exist")
+        known: dict[int, tuple[int, str]] = {}  # comment id -> (depth, path)
+        ids: list[int] = []
+        replies: dict[int, int] = defaultdict(int)
+        descendants: dict[int, int] = defaultdict(int)
+        top_level = 0
+        for item in comments:
+            parent_id = ids[item.parent_index] if item.parent_index is not None else item.parent_id
+            if parent_id is None:
+                depth, path = 0, ""
+                top_level += 1
+            else:
+                if parent_id not in known:
+                    rows = await self._write(
+                        "SELECT depth, path FROM comments WHERE thread_id = ? AND id = ?",
+                        (thread_id, parent_id),
+                    )
+                    if not rows:
+                        raise NotFound(f"comment {parent_id} is not in thread {thread_id}")
+                    known[parent_id] = (rows[0][0], rows[0][1])
+                parent_depth, parent_path = known[parent_id]
+                depth, path = parent_depth + 1, parent_path + path_segment(parent_id)
+                replies[parent_id] += 1
+                for ancestor in [int(part) for part in path.split("/") if part]:
+                    descendants[ancestor] += 1
+            rows = await self._write(
+                "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
+                " body_html, body_text, created_at, like_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
+                (
+                    thread_id,
+                    parent_id,
+                    depth,
+                    path,
+                    item.author_id,
+                    item.body,
+                    item.body_html,
+                    item.body_text,
+                    format_time(item.created_at),
+                    item.like_count,
+                ),
+            )
+            ids.append(rows[0][0])
+            known[rows[0][0]] = (depth, path)
+        touched = sorted(set(replies) | set(descendants))
+        if touched:
+            self.statements += 1
+            await self.writer.executemany(
+                "UPDATE comments SET reply_count = reply_count + ?,"
+                " descendant_count = descendant_count + ? WHERE thread_id = ? AND id = ?",
+                [(replies[i], descendants[i], thread_id, i) for i in touched],
+            )
+        await self._write(
+            "UPDATE threads SET comment_count = comment_count + ?,"
+            " top_level_count = top_level_count + ?, version = version + 1 WHERE id = ?",
+            (len(comments), top_level, thread_id),
+        )
+        return ids

@@ -1,0 +1,47 @@
+"""The Query root: look-ups by global id or key, and the list of threads."""
+
+from __future__ import annotations
+
+import strawberry
+
+from db.rows import CommentRow, ThreadRow
+from resolvers import lookups, pages
+from schema.types import Comment, Info, Node, Thread, ThreadConnection, User
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null when none has it.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+        row = await lookups.node(info.context, id)
+        if isinstance(row, ThreadRow):
+            return Thread.from_row(row)
+        if isinstance(row, CommentRow):
+            return Comment.from_row(row, info.context.base_url)
+        return User.from_row(row, info.context.base_url) if row else None
+
+    @strawberry.field(description="A thread by its global id or by the host site's key.")
+    async def thread(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,  # noqa: A002
+        key: str | None = None,
+    ) -> Thread | None:
+        row = await lookups.thread(info.context, id, key)
+        return Thread.from_row(row) if row else None
+
+    @strawberry.field(description="Threads, newest first.")
+    async def threads(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> ThreadConnection:
+        page = await pages.thread_page(info.context, 20 if first is None else first, after)
+        return ThreadConnection(nodes=[Thread.from_row(r) for r in page.rows], page=page)
+
+    @strawberry.field
+    async def comment(self, info: Info, id: strawberry.ID) -> Comment | None:  # noqa: A002
+        row = await lookups.comment(info.context, id)
+        return Comment.from_row(row, info.context.base_url) if row else None
+
+    @strawberry.field(description="The signed-in user; null for anonymous readers.")
+    def viewer(self) -> User | None:
+        return None

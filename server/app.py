@@ -1,0 +1,57 @@
+"""The Starlette application: GraphQL, avatars and health, with storage opened in the lifespan."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from db import open_storage
+from db.demo import load_demo
+from schema import schema
+from server.avatars import avatar
+from server.graphql import GraphQLView
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from starlette.requests import Request
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Alive: the process answers. Readiness of the database is a separate question."""
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    storage = open_storage(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await storage.open()
+        try:
+            await storage.migrate()
+            if settings.demo:
+                await load_demo(storage)
+            yield
+        finally:
+            await storage.close()
+
+    graphql = GraphQLView(schema, storage)
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            Route("/avatars/{name}.svg", avatar),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.storage = storage
+    app.state.settings = settings
+    return app
