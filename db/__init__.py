@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from db.sqlite import SQLiteStorage
-from db.storage import Storage
+
+if TYPE_CHECKING:
+    from db.storage import Storage
 
 
 def open_storage(url: str) -> Storage:

@@ -67,9 +67,8 @@ _AFTER = {
 def _after_params(request: PageRequest) -> tuple[Any, ...]:
     if request.after is None:
         return ()
-    if request.order is CommentOrder.TOP:
-        likes, created, ident = request.after
-        return (likes, likes, created, ident)
+    if request.order is CommentOrder.TOP:  # like_count appears twice in the condition
+        return (request.after[0], *request.after)
     return request.after
 
 
@@ -216,14 +215,16 @@ class SQLiteStorage:
     async def threads_by_ids(self, ids: Sequence[int]) -> list[ThreadRow | None]:
         found: dict[int, ThreadRow] = {}
         for chunk in _chunks(ids):
-            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id IN ({_placeholders(len(chunk))})"
+            where = f"t.id IN ({_placeholders(len(chunk))})"
+            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE {where}"
             found.update((row[0], _thread(row)) for row in await self._read(sql, chunk))
         return [found.get(i) for i in ids]
 
     async def threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:
         found: dict[str, ThreadRow] = {}
         for chunk in _chunks(keys):
-            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.key IN ({_placeholders(len(chunk))})"
+            where = f"t.key IN ({_placeholders(len(chunk))})"
+            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE {where}"
             found.update((row[1], _thread(row)) for row in await self._read(sql, chunk))
         return [found.get(k) for k in keys]
 
@@ -308,9 +309,7 @@ class SQLiteStorage:
         for row in await self._read(sql, params):
             comment = _comment(row)
             by_scope[comment.thread_id if top_level else comment.parent_id or 0].append(comment)
-        return {
-            r: by_scope.get(r.thread_id if top_level else r.parent_id or 0, []) for r in group
-        }
+        return {r: by_scope.get(r.thread_id if top_level else r.parent_id or 0, []) for r in group}
 
     # -- writes ----------------------------------------------------------------
 
@@ -386,8 +385,8 @@ class SQLiteStorage:
                     descendants[ancestor] += 1
             rows = await self._write(
                 "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
-                " body_html, body_text, created_at, like_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING id",
+                " body_html, body_text, created_at, like_count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     thread_id,
                     parent_id,

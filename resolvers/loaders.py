@@ -19,9 +19,7 @@ class Loaders:
         self.thread: DataLoader[int, ThreadRow | None] = DataLoader(storage.threads_by_ids)
         self.thread_by_key: DataLoader[str, ThreadRow | None] = DataLoader(self._threads_by_keys)
         self.user: DataLoader[int, UserRow | None] = DataLoader(storage.users_by_ids)
-        self.comment: DataLoader[tuple[int, int], CommentRow | None] = DataLoader(
-            self._comments
-        )
+        self.comment: DataLoader[tuple[int, int], CommentRow | None] = DataLoader(self._comments)
         self.page: DataLoader[PageRequest, list[CommentRow]] = DataLoader(self._pages)
 
     async def _threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:

@@ -32,6 +32,7 @@ def check_first(first: int) -> int:
 
 async def comment_page(
     context: Context,
+    *,
     thread_id: int,
     parent_id: int | None,
     first: int,

@@ -18,4 +18,4 @@ def excerpt(text: str, max_length: int) -> tuple[str, bool]:
     room = flat[: max_length - len(ELLIPSIS) + 1]
     cut = room.rfind(" ")
     kept = room[:cut] if cut > 0 else room[: max_length - len(ELLIPSIS)]
-    return kept.rstrip(" ,;:.-–—") + ELLIPSIS, True
+    return kept.rstrip(" ,;:.-\u2013\u2014") + ELLIPSIS, True

@@ -12,7 +12,7 @@ from schema.types import Comment, Info, Node, Thread, ThreadConnection, User
 @strawberry.type
 class Query:
     @strawberry.field(description="Any object by its global id; null when none has it.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         row = await lookups.node(info.context, id)
         if isinstance(row, ThreadRow):
             return Thread.from_row(row)
@@ -24,7 +24,7 @@ class Query:
     async def thread(
         self,
         info: Info,
-        id: strawberry.ID | None = None,  # noqa: A002
+        id: strawberry.ID | None = None,
         key: str | None = None,
     ) -> Thread | None:
         row = await lookups.thread(info.context, id, key)
@@ -38,7 +38,7 @@ class Query:
         return ThreadConnection(nodes=[Thread.from_row(r) for r in page.rows], page=page)
 
     @strawberry.field
-    async def comment(self, info: Info, id: strawberry.ID) -> Comment | None:  # noqa: A002
+    async def comment(self, info: Info, id: strawberry.ID) -> Comment | None:
         row = await lookups.comment(info.context, id)
         return Comment.from_row(row, info.context.base_url) if row else None
 

@@ -85,7 +85,14 @@ class Thread(Node):
         context = info.context
         order_by = order_by or CommentOrder.OLDEST
         first = 20 if first is None else first
-        page = await pages.comment_page(context, self.row.id, None, first, after, order_by)
+        page = await pages.comment_page(
+            context,
+            thread_id=self.row.id,
+            parent_id=None,
+            first=first,
+            after=after,
+            order=order_by,
+        )
         return CommentConnection.from_page(page, order_by, self.row.top_level_count, context)
 
 
@@ -159,7 +166,14 @@ class Comment(Node):
         order_by = order_by or CommentOrder.OLDEST
         first = 10 if first is None else first
         row = self.row
-        page = await pages.comment_page(context, row.thread_id, row.id, first, after, order_by)
+        page = await pages.comment_page(
+            context,
+            thread_id=row.thread_id,
+            parent_id=row.id,
+            first=first,
+            after=after,
+            order=order_by,
+        )
         return CommentConnection.from_page(page, order_by, row.reply_count, context)
 
 

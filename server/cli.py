@@ -7,12 +7,15 @@ import asyncio
 import sys
 from pathlib import Path
 
+import uvicorn
+
+from db import open_storage
+from schema import schema
+from server.app import create_app
 from server.settings import Settings, SettingsError
 
 
 async def _migrate(settings: Settings) -> list[str]:
-    from db import open_storage
-
     storage = open_storage(settings.database_url)
     await storage.open()
     try:
@@ -22,10 +25,6 @@ async def _migrate(settings: Settings) -> list[str]:
 
 
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    import uvicorn
-
-    from server.app import create_app
-
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -42,8 +41,6 @@ def migrate(settings: Settings) -> None:
 
 
 def export_schema(output: str | None) -> None:
-    from schema import schema
-
     text = schema.as_str() + "\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")
