@@ -1,0 +1,35 @@
+"""A fresh database holding the demo thread and a generated 10,000-comment thread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from db import open_storage
+from db.demo import load_demo
+from db.synthetic import generate_thread, tree_size
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BIG_THREAD = "bench-10k"
+BIG_TOP_LEVEL = 100
+BIG_FANOUT = (9, 5, 1)
+
+
+def database_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+async def prepare(path: Path) -> None:
+    storage = open_storage(database_url(path))
+    await storage.open()
+    try:
+        await storage.migrate()
+        if not await load_demo(storage):
+            raise RuntimeError(f"{path} already holds threads; the bench needs a fresh database")
+        thread = await generate_thread(storage, BIG_THREAD, BIG_TOP_LEVEL, BIG_FANOUT)
+        expected = tree_size(BIG_TOP_LEVEL, BIG_FANOUT)
+        if thread.comment_count != expected:
+            raise RuntimeError(f"{BIG_THREAD} has {thread.comment_count} comments, not {expected}")
+    finally:
+        await storage.close()
