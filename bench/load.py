@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -37,11 +37,12 @@ class LoadResult:
     p99_ms: float
 
 
-class LoadGenerator:
+class LoadGenerator(Protocol):
     name: str
 
     def run(self, url: str, body: bytes, seconds: float) -> LoadResult:
-        raise NotImplementedError
+        """Warm up, then load `url` with `body` for `seconds`."""
+        ...
 
 
 def pick_generator(workdir: Path) -> LoadGenerator:
@@ -49,7 +50,7 @@ def pick_generator(workdir: Path) -> LoadGenerator:
     return Wrk(wrk, workdir) if wrk else AsyncioHttpx()
 
 
-class AsyncioHttpx(LoadGenerator):
+class AsyncioHttpx:
     name = f"Python asyncio + httpx {httpx.__version__} ({CLIENTS} keep-alive clients)"
 
     def run(self, url: str, body: bytes, seconds: float) -> LoadResult:
@@ -95,7 +96,7 @@ async def _drive(client: httpx.AsyncClient, url: str, body: bytes, seconds: floa
     )
 
 
-class Wrk(LoadGenerator):
+class Wrk:
     def __init__(self, executable: str, workdir: Path) -> None:
         self.executable = executable
         self.workdir = workdir

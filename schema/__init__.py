@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.query import Query
 from schema.types import Comment, Thread, User
@@ -28,6 +29,16 @@ class Schema(strawberry.Schema):
         super().process_errors(unexpected, execution_context)
 
 
-schema = Schema(query=Query, types=[Thread, Comment, User])
+# A page sends the same few documents again and again: parse and validate each once.
+DOCUMENT_CACHE_SIZE = 512
+
+schema = Schema(
+    query=Query,
+    types=[Thread, Comment, User],
+    extensions=[
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+    ],
+)
 
 __all__ = ["schema"]

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
-            Route("/avatars/{name}.svg", avatar),
+            Route("/avatars/{name:path}.svg", avatar),
             Route("/healthz", healthz),
         ],
         lifespan=lifespan,

@@ -25,10 +25,12 @@ async def _migrate(settings: Settings) -> list[str]:
 
 
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    host, port = host or settings.host, port or settings.port
+    print(f"threadql: GraphiQL: http://{host}:{port}/graphql", flush=True)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         loop="auto",
         http="auto",
         log_level="info",

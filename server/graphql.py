@@ -89,6 +89,10 @@ class GraphQLView(GraphQL[Context, None]):
         request = Request(scope, receive)
         media = negotiate(request.headers.get("accept"))
         try:
+            if media is None and not self.should_render_graphql_ide(
+                self.request_adapter_class(request)
+            ):
+                raise HTTPException(406, "Accept application/graphql-response+json or JSON")
             response = await self.run(request)
         except HTTPException as error:
             response = self._error_response(error, media or JSON)
@@ -138,7 +142,7 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError as error:
-            raise HTTPException(400, "The body is not valid JSON in UTF-8") from error
+            raise HTTPException(400, "Not valid JSON in UTF-8") from error
         if not isinstance(value, dict | list):
             raise HTTPException(400, "A GraphQL request is a JSON object")
         return value

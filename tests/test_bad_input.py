@@ -1,0 +1,217 @@
+"""Every argument a client controls: a clear error, the right status, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from resolvers import ids
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tests.conftest import GraphQLClient
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def forge(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def codes(body: dict[str, Any]) -> list[str | None]:
+    return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ('{ thread(id: "123") { key } }', "is not a valid id"),
+        ("{ thread(id: 123) { key } }", "is not a valid id"),
+        (f'{{ thread(id: "{ids.encode("Comment", 1, 1)}") {{ key }} }}', "not of a Thread"),
+        (f'{{ comment(id: "{ids.encode("Thread", 1)}") {{ id }} }}', "not of a Comment"),
+        (f'{{ comment(id: "{forge("Comment:1")}") {{ id }} }}', "is not a valid id"),
+        (f'{{ node(id: "{forge("Secret:1")}") {{ id }} }}', "is not a valid id"),
+        ('{ node(id: "") { id } }', "is not a valid id"),
+        ('{ node(id: "%%%") { id } }', "is not a valid id"),
+        ("{ thread { key } }", "exactly one of `id` and `key`"),
+        (f'{{ thread(id: "{ids.encode("Thread", 1)}", key: "demo") {{ key }} }}', "exactly one"),
+        ("{ threads(first: -1) { totalCount } }", "between 0 and 100"),
+        ("{ threads(first: 101) { totalCount } }", "between 0 and 100"),
+        ('{ thread(key: "demo") { comments(first: -5) { totalCount } } }', "between 0 and 100"),
+        ('{ thread(key: "demo") { comments(first: 1000) { totalCount } } }', "between 0 and 100"),
+        ('{ thread(key: "demo") { comments(after: "nope") { totalCount } } }', "not a cursor"),
+        (
+            f'{{ thread(key: "demo") {{ comments(after: "{forge(["NEWEST", "2025", 1])}")'
+            " { totalCount } } }",
+            "not a cursor",
+        ),
+        (
+            f'{{ thread(key: "demo") {{ comments(orderBy: TOP, after: "{forge(["TOP", "x", "y", 1])}")'
+            " { totalCount } } }",
+            "not a cursor",
+        ),
+        (
+            f'{{ thread(key: "demo") {{ comments(after: "{forge(["OLDEST", "2025", 2**70])}")'
+            " { totalCount } } }",
+            "not a cursor",
+        ),
+        (
+            f'{{ threads(after: "{forge(["OLDEST", "2025", 1])}") {{ totalCount }} }}',
+            "not a cursor",
+        ),
+        (
+            '{ thread(key: "demo") { comments(first: 1) { nodes { excerpt(maxLength: 0) { text } } } } }',
+            "between 1 and 10000",
+        ),
+    ],
+)
+async def test_bad_arguments_are_bad_user_input(
+    gql: GraphQLClient, query: str, message: str
+) -> None:
+    body = await gql(query)
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert message in body["errors"][0]["message"]
+    assert "data" in body  # a field error: the request executed
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f'{{ thread(id: "{ids.encode("Thread", 999)}") {{ key }} }}',
+        '{ thread(key: "no-such-page") { key } }',
+        f'{{ comment(id: "{ids.encode("Comment", 1, 999)}") {{ id }} }}',
+        f'{{ comment(id: "{ids.encode("Comment", 999, 1)}") {{ id }} }}',
+        f'{{ node(id: "{ids.encode("User", 999)}") {{ id }} }}',
+    ],
+)
+async def test_unknown_ids_are_null_without_error(gql: GraphQLClient, query: str) -> None:
+    body = await gql(query)
+    assert "errors" not in body
+    assert next(iter(body["data"].values())) is None
+
+
+async def test_a_cursor_from_another_order_is_refused(gql: GraphQLClient) -> None:
+    query = """query ($order: CommentOrder, $after: String) {
+      thread(key: "demo") { comments(first: 2, orderBy: $order, after: $after) {
+        pageInfo { endCursor } } } }"""
+    page = await gql.data(query, {"order": "OLDEST"})
+    cursor = page["thread"]["comments"]["pageInfo"]["endCursor"]
+    body = await gql(query, {"order": "TOP", "after": cursor})
+    assert codes(body) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status_json", "status_graphql"),
+    [
+        ({"query": "{ thread(key: 1) { key } }"}, 200, 400),
+        (
+            {"query": '{ thread(key: "demo") { comments(orderBy: SIDEWAYS) { totalCount } } }'},
+            200,
+            400,
+        ),
+        ({"query": "{ threads(first: 3000000000) { totalCount } }"}, 200, 400),
+        ({"query": '{ threads(first: "ten") { totalCount } }'}, 200, 400),
+        ({"query": "{ nothing }"}, 200, 400),
+        ({"query": "{ thread(key: "}, 200, 400),
+        ({"query": "\x00{ viewer { id } }"}, 200, 400),
+        (
+            {
+                "query": 'query ($o: CommentOrder) { thread(key: "demo") { comments(orderBy: $o) { totalCount } } }',
+                "variables": {"o": "SIDEWAYS"},
+            },
+            200,
+            400,
+        ),
+        (
+            {
+                "query": "query ($n: Int) { threads(first: $n) { totalCount } }",
+                "variables": {"n": "x"},
+            },
+            200,
+            400,
+        ),
+        ({"query": "query A { viewer { id } }", "operationName": "B"}, 400, 400),
+        ({"query": "{ viewer { id } }", "operationName": 5}, 400, 400),
+        ({"query": 5}, 400, 400),
+        ({}, 400, 400),
+        ({"query": "{ viewer { id } }", "variables": [1]}, 400, 400),
+        ({"query": "{ viewer { id } }", "extensions": "x"}, 400, 400),
+        ([{"query": "{ viewer { id } }"}], 400, 400),
+        ({"query": "mutation { addComment }"}, 200, 400),
+    ],
+)
+async def test_request_errors_follow_graphql_over_http(
+    client: httpx.AsyncClient, body: Any, status_json: int, status_graphql: int
+) -> None:
+    for accept, status in (("application/json", status_json), (GRAPHQL_RESPONSE, status_graphql)):
+        response = await client.post("/graphql", json=body, headers={"accept": accept})
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith(accept)
+        decoded = response.json()
+        assert "data" not in decoded, "a request that fails before execution has no data"
+        assert decoded["errors"][0]["message"]
+        assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b'{"query": "{ viewer { id } }"', "application/json", 400),
+        (b'{"query": "\xff\xfe"}', "application/json", 400),
+        (b"\xff\xfe\x00", "application/json", 400),
+        (b'"just a string"', "application/json", 400),
+        (b"12", "application/json", 400),
+        (b"null", "application/json", 400),
+        (b"", "application/json", 400),
+        (b"query=%7B+viewer+%7B+id+%7D+%7D", "application/x-www-form-urlencoded", 415),
+        (b'{"query": "{ viewer { id } }"}', "text/plain", 415),
+        (
+            b"--x\r\nContent-Disposition: form-data; name=operations\r\n\r\n{}\r\n--x--",
+            "multipart/form-data; boundary=x",
+            415,
+        ),
+        (b'{"query": "{ viewer { id } }"}', "", 415),
+    ],
+)
+async def test_malformed_bodies_are_4xx(
+    client: httpx.AsyncClient, content: bytes, content_type: str, status: int
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.post("/graphql", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["errors"][0]["message"]
+    healthy = await client.post("/graphql", json={"query": "{ viewer { id } }"})
+    assert healthy.json() == {"data": {"viewer": None}}
+
+
+async def test_get_serves_queries_but_not_mutations(client: httpx.AsyncClient) -> None:
+    query = await client.get(
+        "/graphql",
+        params={
+            "query": "query ($k: String) { thread(key: $k) { key } }",
+            "variables": '{"k": "demo"}',
+        },
+        headers={"accept": "application/json"},
+    )
+    assert query.json() == {"data": {"thread": {"key": "demo"}}}
+    mutation = await client.get("/graphql", params={"query": "mutation { addComment }"})
+    assert mutation.status_code == 405
+    assert mutation.headers["allow"] == "POST"
+    bad_variables = await client.get(
+        "/graphql", params={"query": "{ viewer { id } }", "variables": "[1"}
+    )
+    assert bad_variables.status_code == 400
+
+
+async def test_other_methods_and_unacceptable_media(client: httpx.AsyncClient) -> None:
+    put = await client.put("/graphql", json={"query": "{ viewer { id } }"})
+    assert put.status_code == 405
+    assert put.headers["allow"] == "GET, POST"
+    csv = await client.post(
+        "/graphql", json={"query": "{ viewer { id } }"}, headers={"accept": "text/csv"}
+    )
+    assert csv.status_code == 406

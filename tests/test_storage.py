@@ -1,0 +1,110 @@
+"""SQLite storage: migrations, connection settings, and counts kept by writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from db import migrations, open_storage
+from db.sqlite import SQLiteStorage
+from db.storage import NotFound
+from tests.conftest import new_comment
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from db.storage import Storage
+
+
+async def test_migrations_apply_once_and_are_recorded(database_url: str) -> None:
+    storage = open_storage(database_url)
+    await storage.open()
+    try:
+        assert await storage.migrate() == [m.name for m in migrations.load("sqlite")]
+        assert await storage.migrate() == []
+        assert isinstance(storage, SQLiteStorage)
+        assert await storage.pending_migrations() == []
+    finally:
+        await storage.close()
+
+
+async def test_a_failing_migration_leaves_nothing_behind(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = migrations.Migration(2, "0002_broken.sql", "CREATE TABLE half (x);\nNOT SQL;")
+    real = migrations.load("sqlite")
+    monkeypatch.setattr(migrations, "load", lambda dialect: [*real, broken])
+    storage = SQLiteStorage(database_url.removeprefix("sqlite:///"))
+    await storage.open()
+    try:
+        with pytest.raises(Exception, match="syntax error"):
+            await storage.migrate()
+        assert await storage.pending_migrations() == ["0002_broken.sql"]
+        tables = await storage._read("SELECT name FROM sqlite_master WHERE name = 'half'")
+        assert tables == []
+        assert not storage.writer.in_transaction
+    finally:
+        await storage.close()
+
+
+async def pragma(conn: aiosqlite.Connection, statement: str) -> object:
+    rows = await conn.execute_fetchall(statement)
+    return next(iter(rows))[0]
+
+
+async def test_connections_use_wal_foreign_keys_and_a_busy_timeout(storage: Storage) -> None:
+    assert isinstance(storage, SQLiteStorage)
+    for conn in [storage.writer, *storage._readers]:
+        assert await pragma(conn, "PRAGMA journal_mode") == "wal"
+        assert await pragma(conn, "PRAGMA foreign_keys") == 1
+        assert await pragma(conn, "PRAGMA busy_timeout") == 5000
+
+
+async def test_inserts_keep_every_count(storage: Storage) -> None:
+    now = datetime.now(UTC)
+    thread = await storage.create_thread("counts", "Counts", None, now)
+    [root] = await storage.insert_comments(thread.id, [new_comment("root", now)])
+    [child] = await storage.insert_comments(
+        thread.id, [new_comment("child", now + timedelta(seconds=1), parent_id=root)]
+    )
+    await storage.insert_comments(
+        thread.id,
+        [
+            new_comment(f"grandchild {i}", now + timedelta(seconds=2 + i), parent_id=child)
+            for i in range(3)
+        ],
+    )
+    root_row, child_row = await storage.comments_by_ids([(thread.id, root), (thread.id, child)])
+    assert root_row is not None
+    assert child_row is not None
+    assert (root_row.reply_count, root_row.descendant_count) == (1, 4)
+    assert (child_row.reply_count, child_row.descendant_count, child_row.depth) == (3, 3, 1)
+    assert child_row.ancestor_ids == [root]
+    refreshed = (await storage.threads_by_ids([thread.id]))[0]
+    assert refreshed is not None
+    assert (refreshed.comment_count, refreshed.top_level_count) == (5, 1)
+
+
+async def test_a_reply_to_another_thread_is_refused_and_nothing_is_kept(storage: Storage) -> None:
+    now = datetime.now(UTC)
+    first = await storage.create_thread("a", "A", None, now)
+    second = await storage.create_thread("b", "B", None, now)
+    [parent] = await storage.insert_comments(first.id, [new_comment("in a", now)])
+    with pytest.raises(NotFound):
+        await storage.insert_comments(
+            second.id, [new_comment("ok", now), new_comment("wrong", now, parent_id=parent)]
+        )
+    refreshed = (await storage.threads_by_ids([second.id]))[0]
+    assert refreshed is not None
+    assert refreshed.comment_count == 0
+    assert await storage.comment_pages([]) == []
+
+
+def test_database_urls() -> None:
+    assert isinstance(open_storage("sqlite:///data/x.db"), SQLiteStorage)
+    with pytest.raises(ValueError, match="names a file"):
+        open_storage("sqlite://")
+    with pytest.raises(ValueError, match="unsupported"):
+        open_storage("mysql://localhost/x")
