@@ -62,6 +62,8 @@ class ThreadRow:
 
 @dataclass(frozen=True, slots=True)
 class CommentRow:
+    """A stored comment. `author` is kept for a removed comment; the API hides it."""
+
     id: int
     thread_id: int
     parent_id: int | None
@@ -75,8 +77,13 @@ class CommentRow:
     created_at: datetime
     edited_at: datetime | None
     like_count: int
-    reply_count: int
-    descendant_count: int
+    reply_count: int  # visible direct replies
+    listed_reply_count: int  # direct replies that listings show, placeholders included
+    descendant_count: int  # visible comments beneath, at any depth
+
+    @property
+    def visible(self) -> bool:
+        return self.state is CommentState.VISIBLE
 
     def sort_key(self, order: CommentOrder) -> SortKey:
         created = format_time(self.created_at)
@@ -98,6 +105,24 @@ class PageRequest:
     order: CommentOrder
     after: SortKey | None
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is writing: the signed-in user and whether they moderate."""
+
+    user_id: int
+    moderator: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRef:
+    """The thread a new comment goes to: by id, or by key (created with `title` if new)."""
+
+    id: int | None = None
+    key: str | None = None
+    title: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +24,13 @@ from db.rows import (
     parse_time,
     path_segment,
 )
-from db.storage import NotFound
+from db.storage import EditWindowClosed, Forbidden, InvalidInput, NotFound, ThreadLocked
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import AsyncIterator, Iterable, Sequence
+    from datetime import timedelta
 
-    from db.rows import NewComment
+    from db.rows import Actor, NewComment, ThreadRef
 
 # SQLite's bound-parameter limit is 32,766; chunks stay well under it.
 MAX_PARAMS = 10_000
@@ -43,7 +45,7 @@ def _comment_columns(alias: str) -> str:
     """A comment's columns under `alias`, then its author's from `users u`."""
     names = (
         "id, thread_id, parent_id, depth, path, body, body_html, body_text, state, created_at,"
-        " edited_at, like_count, reply_count, descendant_count"
+        " edited_at, like_count, reply_count, listed_reply_count, descendant_count"
     )
     return ", ".join(f"{alias}.{name}" for name in names.split(", ")) + ", " + _USER_COLUMNS
 
@@ -55,6 +57,8 @@ _ORDER_BY = {
     CommentOrder.NEWEST: "c.created_at DESC, c.id DESC",
     CommentOrder.TOP: "c.like_count DESC, c.created_at, c.id",
 }
+# Listings show visible comments, and placeholders for hidden ones with visible replies.
+_LISTED = " AND (c.state = 'VISIBLE' OR c.descendant_count > 0)"
 _AFTER = {
     CommentOrder.OLDEST: " AND (c.created_at, c.id) > (?, ?)",
     CommentOrder.NEWEST: " AND (c.created_at, c.id) < (?, ?)",
@@ -99,9 +103,14 @@ def _comment(row: Sequence[Any]) -> CommentRow:
         edited_at=parse_time(row[10]) if row[10] else None,
         like_count=row[11],
         reply_count=row[12],
-        descendant_count=row[13],
-        author=_user(row, 14),
+        listed_reply_count=row[13],
+        descendant_count=row[14],
+        author=_user(row, 15),
     )
+
+
+def _ancestors(path: str) -> list[int]:
+    return [int(part) for part in path.split("/") if part]
 
 
 def _placeholders(count: int) -> str:
@@ -281,7 +290,7 @@ class SQLiteStorage:
             scope = "c.parent_id IS NULL" if top_level else "c.parent_id = ?"
             sql = (
                 f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
-                f" WHERE c.thread_id = ? AND {scope}{after} ORDER BY {order_by} LIMIT ?"
+                f" WHERE c.thread_id = ? AND {scope}{_LISTED}{after} ORDER BY {order_by} LIMIT ?"
             )
             params: list[Any] = [first.thread_id]
             if not top_level:
@@ -300,7 +309,7 @@ class SQLiteStorage:
             f"SELECT {_comment_columns('page')} FROM ("
             f"SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{partition} ORDER BY {order_by}) AS rn"
             f" FROM comments c WHERE c.thread_id IN ({_placeholders(len(threads))})"
-            f" AND {scope}{after}"
+            f" AND {scope}{_LISTED}{after}"
             f") page LEFT JOIN users u ON u.id = page.author_id"
             f" WHERE page.rn <= ? ORDER BY page.{partition}, page.rn"
         )
@@ -311,10 +320,34 @@ class SQLiteStorage:
             by_scope[comment.thread_id if top_level else comment.parent_id or 0].append(comment)
         return {r: by_scope.get(r.thread_id if top_level else r.parent_id or 0, []) for r in group}
 
+    async def liked_by(self, user_id: int, keys: Sequence[tuple[int, int]]) -> list[bool]:
+        liked: set[tuple[int, int]] = set()
+        for chunk in _chunks(keys, MAX_PARAMS // 2):
+            threads = sorted({thread for thread, _ in chunk})
+            ids = sorted({ident for _, ident in chunk})
+            sql = (
+                "SELECT thread_id, comment_id FROM likes"
+                f" WHERE thread_id IN ({_placeholders(len(threads))}) AND user_id = ?"
+                f" AND comment_id IN ({_placeholders(len(ids))})"
+            )
+            liked.update(
+                (row[0], row[1]) for row in await self._read(sql, [*threads, user_id, *ids])
+            )
+        return [key in liked for key in keys]
+
     # -- writes ----------------------------------------------------------------
 
-    async def _begin(self) -> None:
-        await self._write("BEGIN IMMEDIATE")
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """One write transaction at a time, on the one writer connection."""
+        async with self._write_lock:
+            await self._write("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self.writer.rollback()
+                raise
+            await self.writer.commit()
 
     async def upsert_user(
         self, sub: str, name: str, avatar_url: str | None, role: str = "user"
@@ -336,29 +369,44 @@ class SQLiteStorage:
     async def create_thread(
         self, key: str, title: str, url: str | None, created_at: datetime
     ) -> ThreadRow:
-        async with self._write_lock:
-            rows = await self._write(
-                "INSERT INTO threads (key, title, url, created_at) VALUES (?, ?, ?, ?)"
-                " RETURNING id, key, title, url, created_at, locked, comment_count,"
-                " top_level_count",
-                (key, title, url, format_time(created_at)),
-            )
+        async with self._transaction():
+            thread_id = await self._create_thread(key, title, url, created_at)
+            return await self._thread_row(thread_id)
+
+    async def _create_thread(
+        self, key: str, title: str, url: str | None, created_at: datetime
+    ) -> int:
+        rows = await self._write(
+            "INSERT INTO threads (key, title, url, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            (key, title, url, format_time(created_at)),
+        )
+        return int(rows[0][0])
+
+    async def _thread_row(self, thread_id: int) -> ThreadRow:
+        rows = await self._write(
+            f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?", (thread_id,)
+        )
+        if not rows:
+            raise NotFound("no thread has this id", "threadId")
         return _thread(rows[0])
 
+    async def _comment_row(self, key: tuple[int, int], field: str = "commentId") -> CommentRow:
+        rows = await self._write(
+            f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
+            " WHERE c.thread_id = ? AND c.id = ?",
+            key,
+        )
+        if not rows:
+            raise NotFound("no comment has this id", field)
+        return _comment(rows[0])
+
     async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
-        async with self._write_lock:
-            await self._begin()
-            try:
-                ids = await self._insert_comments(thread_id, comments)
-            except BaseException:
-                await self.writer.rollback()
-                raise
-            await self.writer.commit()
-            return ids
+        async with self._transaction():
+            await self._thread_row(thread_id)
+            return await self._insert_comments(thread_id, comments)
 
     async def _insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
-        if not await self._write("SELECT 1 FROM threads WHERE id = ?", (thread_id,)):
-            raise NotFound(f"thread {thread_id} does not exist")
+        """Visible comments, each a reply to an earlier one, a stored one, or none."""
         known: dict[int, tuple[int, str]] = {}  # comment id -> (depth, path)
         ids: list[int] = []
         replies: dict[int, int] = defaultdict(int)
@@ -371,17 +419,12 @@ class SQLiteStorage:
                 top_level += 1
             else:
                 if parent_id not in known:
-                    rows = await self._write(
-                        "SELECT depth, path FROM comments WHERE thread_id = ? AND id = ?",
-                        (thread_id, parent_id),
-                    )
-                    if not rows:
-                        raise NotFound(f"comment {parent_id} is not in thread {thread_id}")
-                    known[parent_id] = (rows[0][0], rows[0][1])
+                    parent = await self._comment_row((thread_id, parent_id), "parentId")
+                    known[parent_id] = (parent.depth, parent.path)
                 parent_depth, parent_path = known[parent_id]
                 depth, path = parent_depth + 1, parent_path + path_segment(parent_id)
                 replies[parent_id] += 1
-                for ancestor in [int(part) for part in path.split("/") if part]:
+                for ancestor in _ancestors(path):
                     descendants[ancestor] += 1
             rows = await self._write(
                 "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
@@ -402,17 +445,197 @@ class SQLiteStorage:
             )
             ids.append(rows[0][0])
             known[rows[0][0]] = (depth, path)
-        touched = sorted(set(replies) | set(descendants))
-        if touched:
-            self.statements += 1
-            await self.writer.executemany(
-                "UPDATE comments SET reply_count = reply_count + ?,"
-                " descendant_count = descendant_count + ? WHERE thread_id = ? AND id = ?",
-                [(replies[i], descendants[i], thread_id, i) for i in touched],
-            )
+        # A new visible reply is listed under its parent; its ancestors were listed already,
+        # since a visible parent keeps every ancestor's descendant count above zero.
+        await self._update_counts(
+            thread_id,
+            {i: (replies[i], replies[i], descendants[i]) for i in set(replies) | set(descendants)},
+        )
+        await self._bump_thread(thread_id, len(comments), top_level)
+        return ids
+
+    async def _update_counts(self, thread_id: int, deltas: dict[int, tuple[int, int, int]]) -> None:
+        """Add (reply, listed reply, descendant) deltas to comments."""
+        if not deltas:
+            return
+        self.statements += 1
+        await self.writer.executemany(
+            "UPDATE comments SET reply_count = reply_count + ?,"
+            " listed_reply_count = listed_reply_count + ?,"
+            " descendant_count = descendant_count + ? WHERE thread_id = ? AND id = ?",
+            [(*deltas[i], thread_id, i) for i in sorted(deltas)],
+        )
+
+    async def _bump_thread(self, thread_id: int, comments: int = 0, top_level: int = 0) -> None:
+        """Move the thread's counts and its version, which every write changes."""
         await self._write(
             "UPDATE threads SET comment_count = comment_count + ?,"
             " top_level_count = top_level_count + ?, version = version + 1 WHERE id = ?",
-            (len(comments), top_level, thread_id),
+            (comments, top_level, thread_id),
         )
-        return ids
+
+    async def add_comment(
+        self,
+        thread: ThreadRef,
+        comment: NewComment,
+        parent_thread_id: int | None = None,
+        max_depth: int | None = None,
+    ) -> CommentRow:
+        async with self._transaction():
+            thread_id = await self._thread_for_comment(thread)
+            if comment.parent_id is not None:
+                if parent_thread_id != thread_id:
+                    raise InvalidInput("the parent comment is in another thread", "parentId")
+                parent = await self._comment_row((thread_id, comment.parent_id), "parentId")
+                if not parent.visible:
+                    raise InvalidInput("a deleted or removed comment takes no replies", "parentId")
+                if max_depth is not None and parent.depth + 1 > max_depth:
+                    raise InvalidInput(f"replies nest at most {max_depth} levels deep", "parentId")
+            [comment_id] = await self._insert_comments(thread_id, [comment])
+            return await self._comment_row((thread_id, comment_id))
+
+    async def _thread_for_comment(self, thread: ThreadRef) -> int:
+        """The id of an open thread, creating a thread named by a new key."""
+        if thread.id is not None:
+            found = await self._write("SELECT id, locked FROM threads WHERE id = ?", (thread.id,))
+            if not found:
+                raise NotFound("no thread has this id", "threadId")
+        else:
+            found = await self._write("SELECT id, locked FROM threads WHERE key = ?", (thread.key,))
+            if not found:
+                if not thread.key or not thread.title:
+                    raise InvalidInput("a new thread needs a title", "threadTitle")
+                return await self._create_thread(
+                    thread.key, thread.title, thread.url, datetime.now(UTC)
+                )
+        if found[0][1]:
+            raise ThreadLocked("this thread is locked: it takes no new comments", "threadId")
+        return int(found[0][0])
+
+    async def edit_comment(
+        self,
+        key: tuple[int, int],
+        editor: Actor,
+        body: tuple[str, str, str],
+        now: datetime,
+        window: timedelta,
+    ) -> CommentRow:
+        async with self._transaction():
+            comment = await self._comment_row(key)
+            if not comment.visible:
+                raise InvalidInput("a deleted or removed comment cannot be edited", "commentId")
+            if comment.author is None or comment.author.id != editor.user_id:
+                raise Forbidden("only the author can edit a comment", "commentId")
+            if now - comment.created_at > window:
+                raise EditWindowClosed(
+                    f"comments can be edited for {int(window.total_seconds())} seconds", "commentId"
+                )
+            if body[0] == comment.body:
+                return comment
+            await self._write(
+                "INSERT INTO comment_revisions"
+                " (thread_id, comment_id, body, written_at, replaced_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    *key,
+                    comment.body,
+                    format_time(comment.edited_at or comment.created_at),
+                    format_time(now),
+                ),
+            )
+            await self._write(
+                "UPDATE comments SET body = ?, body_html = ?, body_text = ?, edited_at = ?"
+                " WHERE thread_id = ? AND id = ?",
+                (*body, format_time(now), *key),
+            )
+            await self._bump_thread(key[0])
+            return await self._comment_row(key)
+
+    async def hide_comment(
+        self, key: tuple[int, int], actor: Actor, state: CommentState, reason: str | None = None
+    ) -> CommentRow:
+        async with self._transaction():
+            comment = await self._comment_row(key)
+            author = comment.author.id if comment.author else None
+            if state is CommentState.REMOVED and not actor.moderator:
+                raise Forbidden("only a moderator can remove a comment", "commentId")
+            if state is CommentState.DELETED and not (actor.moderator or author == actor.user_id):
+                raise Forbidden("only the author or a moderator can delete a comment", "commentId")
+            if not comment.visible:
+                return comment
+            if state is CommentState.DELETED:
+                # What its author deleted is gone, revisions included; the place stays.
+                await self._write(
+                    "UPDATE comments SET state = 'DELETED', author_id = NULL, body = '',"
+                    " body_html = '', body_text = '', moderated_by = ?"
+                    " WHERE thread_id = ? AND id = ?",
+                    (actor.user_id if author != actor.user_id else None, *key),
+                )
+                await self._write(
+                    "DELETE FROM comment_revisions WHERE thread_id = ? AND comment_id = ?", key
+                )
+            else:
+                await self._write(
+                    "UPDATE comments SET state = 'REMOVED', moderated_by = ?, removed_reason = ?"
+                    " WHERE thread_id = ? AND id = ?",
+                    (actor.user_id, reason, *key),
+                )
+            await self._lose_visibility(comment)
+            return await self._comment_row(key)
+
+    async def _lose_visibility(self, comment: CommentRow) -> None:
+        """Counts after a visible comment was hidden: it no longer counts as visible anywhere,
+        and it, or an ancestor left with nothing visible beneath, may leave the listings."""
+        thread_id = comment.thread_id
+        ancestors = comment.ancestor_ids  # root first
+        deltas: dict[int, tuple[int, int, int]] = {}  # (reply, listed reply, descendant)
+        leaves_listing = comment.descendant_count == 0
+        if ancestors:
+            rows = await self._write(
+                "SELECT id, state, descendant_count FROM comments WHERE thread_id = ?"
+                f" AND id IN ({_placeholders(len(ancestors))})",
+                (thread_id, *ancestors),
+            )
+            before = {row[0]: (row[1], row[2]) for row in rows}
+            for ancestor in reversed(ancestors):  # nearest first
+                is_parent = ancestor == ancestors[-1]
+                deltas[ancestor] = (-int(is_parent), -int(leaves_listing), -1)
+                state, descendants = before[ancestor]
+                leaves_listing = state != CommentState.VISIBLE.value and descendants == 1
+        await self._update_counts(thread_id, deltas)
+        await self._bump_thread(thread_id, -1, -int(leaves_listing))
+
+    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow:
+        async with self._transaction():
+            comment = await self._comment_row(key)
+            if not comment.visible:
+                raise NotFound("this comment was deleted or removed", "commentId")
+            if liked:
+                changed = await self._write(
+                    "INSERT INTO likes (thread_id, comment_id, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                    (*key, user_id, _now()),
+                )
+            else:
+                changed = await self._write(
+                    "DELETE FROM likes WHERE thread_id = ? AND comment_id = ? AND user_id = ?"
+                    " RETURNING 1",
+                    (*key, user_id),
+                )
+            if not changed:
+                return comment
+            await self._write(
+                "UPDATE comments SET like_count = MAX(like_count + ?, 0)"
+                " WHERE thread_id = ? AND id = ?",
+                (1 if liked else -1, *key),
+            )
+            await self._bump_thread(key[0])
+            return await self._comment_row(key)
+
+    async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow:
+        async with self._transaction():
+            await self._thread_row(thread_id)
+            await self._write(
+                "UPDATE threads SET locked = ?, version = version + 1 WHERE id = ?",
+                (int(locked), thread_id),
+            )
+            return await self._thread_row(thread_id)

@@ -6,17 +6,52 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
-    from db.rows import CommentRow, NewComment, PageRequest, ThreadRow, UserRow
+    from db.rows import (
+        Actor,
+        CommentRow,
+        CommentState,
+        NewComment,
+        PageRequest,
+        ThreadRef,
+        ThreadRow,
+        UserRow,
+    )
 
 
-class StorageError(Exception):
-    """A write that the stored data refuses; nothing of it was kept."""
+class WriteRefused(Exception):
+    """A write that the stored data refuses; nothing of it was kept.
+
+    `code` names the outcome for clients, `field` the input that caused it.
+    """
+
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
-class NotFound(StorageError):
-    pass
+class InvalidInput(WriteRefused):
+    code = "INVALID_INPUT"
+
+
+class NotFound(WriteRefused):
+    code = "NOT_FOUND"
+
+
+class Forbidden(WriteRefused):
+    code = "FORBIDDEN"
+
+
+class ThreadLocked(WriteRefused):
+    code = "THREAD_LOCKED"
+
+
+class EditWindowClosed(WriteRefused):
+    code = "EDIT_WINDOW_CLOSED"
 
 
 class Storage(Protocol):
@@ -63,3 +98,41 @@ class Storage(Protocol):
     async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
         """Insert in one transaction, keeping every count exact; return the new ids in order."""
         ...
+
+    async def liked_by(self, user_id: int, keys: Sequence[tuple[int, int]]) -> list[bool]:
+        """Whether the user likes each comment, by (thread id, comment id)."""
+        ...
+
+    # Writes of the API: each one transaction that checks, writes and keeps counts exact,
+    # raising a WriteRefused (and keeping nothing) when the stored data says no.
+
+    async def add_comment(
+        self,
+        thread: ThreadRef,
+        comment: NewComment,
+        parent_thread_id: int | None = None,
+        max_depth: int | None = None,
+    ) -> CommentRow:
+        """A new visible comment; `parent_thread_id` is the thread named in the parent's id."""
+        ...
+
+    async def edit_comment(
+        self,
+        key: tuple[int, int],
+        editor: Actor,
+        body: tuple[str, str, str],
+        now: datetime,
+        window: timedelta,
+    ) -> CommentRow:
+        """Replace the body (source, HTML, text), keeping the old one as a revision."""
+        ...
+
+    async def hide_comment(
+        self, key: tuple[int, int], actor: Actor, state: CommentState, reason: str | None = None
+    ) -> CommentRow:
+        """Delete (author or moderator) or remove (moderator); hiding twice changes nothing."""
+        ...
+
+    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow: ...
+
+    async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow: ...

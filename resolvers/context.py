@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graphql import GraphQLError
+from starlette.websockets import WebSocket
+
+from db.rows import Actor
 from resolvers.loaders import Loaders
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.websockets import WebSocket
 
+    from db.rows import UserRow
     from db.storage import Storage
+    from server.broker import Broker
+    from server.settings import Settings
+
+
+# 1013, "try again later": clients of graphql-transport-ws reconnect on it.
+SLOW_SUBSCRIBER_CODE = 1013
+_closing: set[asyncio.Future[None]] = set()
 
 
 @dataclass
 class Context:
     storage: Storage
+    broker: Broker
+    settings: Settings
     request: Request | WebSocket
     response: Response | WebSocket | None
     base_url: str  # absolute URL of this server, for links it serves itself (avatars)
+    viewer: UserRow | None = None
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.storage)
+        self.fresh_loaders()
+
+    def fresh_loaders(self) -> Loaders:
+        """New caches: a WebSocket keeps one context for all its events, each needs fresh rows."""
+        self.loaders = Loaders(self.storage, self.viewer.id if self.viewer else None)
+        return self.loaders
+
+    def close_slow_subscriber(self) -> None:
+        """Cut off a WebSocket whose subscriber fell behind; the client may reconnect."""
+        if isinstance(self.request, WebSocket):
+            task = asyncio.ensure_future(
+                self.request.close(code=SLOW_SUBSCRIBER_CODE, reason="too far behind: reconnect")
+            )
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+
+    def actor(self) -> Actor:
+        """The signed-in user about to write; a top-level error for anonymous writes."""
+        if self.viewer is None:
+            raise GraphQLError(
+                "sign in to do this: send `Authorization: Bearer <token>`",
+                extensions={"code": "UNAUTHENTICATED"},
+            )
+        return Actor(self.viewer.id, self.viewer.role in ("moderator", "admin"))

@@ -14,13 +14,21 @@ if TYPE_CHECKING:
 
 
 class Loaders:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, viewer_id: int | None = None) -> None:
         self.storage = storage
+        self.viewer_id = viewer_id
         self.thread: DataLoader[int, ThreadRow | None] = DataLoader(storage.threads_by_ids)
         self.thread_by_key: DataLoader[str, ThreadRow | None] = DataLoader(self._threads_by_keys)
         self.user: DataLoader[int, UserRow | None] = DataLoader(storage.users_by_ids)
         self.comment: DataLoader[tuple[int, int], CommentRow | None] = DataLoader(self._comments)
         self.page: DataLoader[PageRequest, list[CommentRow]] = DataLoader(self._pages)
+        self.liked: DataLoader[tuple[int, int], bool] = DataLoader(self._liked)
+
+    async def _liked(self, keys: Sequence[tuple[int, int]]) -> list[bool]:
+        """Whether the viewer likes each comment; nobody likes anything for anonymous readers."""
+        if self.viewer_id is None:
+            return [False] * len(keys)
+        return await self.storage.liked_by(self.viewer_id, keys)
 
     async def _threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:
         threads = await self.storage.threads_by_keys(keys)

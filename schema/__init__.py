@@ -8,7 +8,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
+from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 from schema.types import Comment, Thread, User
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ DOCUMENT_CACHE_SIZE = 512
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
     types=[Thread, Comment, User],
     extensions=[
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),

@@ -17,7 +17,7 @@ class Query:
         if isinstance(row, ThreadRow):
             return Thread.from_row(row)
         if isinstance(row, CommentRow):
-            return Comment.from_row(row, info.context.base_url)
+            return Comment.from_row(row, info.context)
         return User.from_row(row, info.context.base_url) if row else None
 
     @strawberry.field(description="A thread by its global id or by the host site's key.")
@@ -40,8 +40,9 @@ class Query:
     @strawberry.field
     async def comment(self, info: Info, id: strawberry.ID) -> Comment | None:
         row = await lookups.comment(info.context, id)
-        return Comment.from_row(row, info.context.base_url) if row else None
+        return Comment.from_row(row, info.context) if row else None
 
     @strawberry.field(description="The signed-in user; null for anonymous readers.")
-    def viewer(self) -> User | None:
-        return None
+    def viewer(self, info: Info) -> User | None:
+        viewer = info.context.viewer
+        return User.from_row(viewer, info.context.base_url) if viewer else None

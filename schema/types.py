@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import strawberry
@@ -106,7 +106,6 @@ class Comment(Node):
     created_at: datetime
     edited_at: datetime | None
     like_count: int
-    viewer_has_liked: bool
     viewer_can_edit: bool
     viewer_can_delete: bool
     reply_count: int = strawberry.field(description="Direct visible replies.")
@@ -114,25 +113,37 @@ class Comment(Node):
     row: Private[CommentRow]
 
     @classmethod
-    def from_row(cls, row: CommentRow, base_url: str) -> Comment:
-        visible = row.state is CommentState.VISIBLE
+    def from_row(cls, row: CommentRow, context: Context) -> Comment:
+        visible = row.visible
+        author = row.author if visible else None
+        viewer = context.viewer
+        own = viewer is not None and author is not None and author.id == viewer.id
+        moderator = viewer is not None and viewer.role in ("moderator", "admin")
+        editable = datetime.now(UTC) - row.created_at <= timedelta(
+            seconds=context.settings.edit_window
+        )
         return cls(
             id=strawberry.ID(ids.encode("Comment", row.thread_id, row.id)),
             depth=row.depth,
-            author=User.from_row(row.author, base_url) if visible and row.author else None,
+            author=User.from_row(author, context.base_url) if author else None,
             body=row.body if visible else "",
             body_html=row.body_html if visible else "",
             state=row.state,
             created_at=row.created_at,
             edited_at=row.edited_at,
             like_count=row.like_count,
-            viewer_has_liked=False,
-            viewer_can_edit=False,
-            viewer_can_delete=False,
+            viewer_can_edit=own and editable,
+            viewer_can_delete=visible and (own or moderator),
             reply_count=row.reply_count,
             descendant_count=row.descendant_count,
             row=row,
         )
+
+    @strawberry.field(description="False for anonymous readers.")
+    async def viewer_has_liked(self, info: Info) -> bool:
+        if info.context.viewer is None or not self.row.visible:
+            return False
+        return await info.context.loaders.liked.load((self.row.thread_id, self.row.id))
 
     @strawberry.field
     async def thread(self, info: Info) -> Thread:
@@ -145,7 +156,7 @@ class Comment(Node):
         if self.row.parent_id is None:
             return None
         row = await info.context.loaders.comment.load((self.row.thread_id, self.row.parent_id))
-        return Comment.from_row(row, info.context.base_url) if row else None
+        return Comment.from_row(row, info.context) if row else None
 
     @strawberry.field(description='Plain text cut at a word boundary, for "Expand full comment".')
     def excerpt(self, max_length: int | None = 280) -> Excerpt:
@@ -174,7 +185,7 @@ class Comment(Node):
             after=after,
             order=order_by,
         )
-        return CommentConnection.from_page(page, order_by, row.reply_count, context)
+        return CommentConnection.from_page(page, order_by, row.listed_reply_count, context)
 
 
 @strawberry.type
@@ -194,7 +205,7 @@ class CommentConnection:
     def from_page(
         cls, page: pages.Page[CommentRow], order: CommentOrder, total: int, context: Context
     ) -> CommentConnection:
-        nodes = [Comment.from_row(row, context.base_url) for row in page.rows]
+        nodes = [Comment.from_row(row, context) for row in page.rows]
         return cls(nodes=nodes, total_count=total, order=order, page=page)
 
     @strawberry.field

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -12,7 +13,9 @@ from starlette.routing import Route, WebSocketRoute
 from db import open_storage
 from db.demo import load_demo
 from schema import schema
+from server.auth import Authenticator, secret_for
 from server.avatars import avatar
+from server.broker import MemoryBroker
 from server.graphql import GraphQLView
 from server.settings import Settings
 
@@ -30,6 +33,9 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     storage = open_storage(settings.database_url)
+    broker = MemoryBroker(settings.subscriber_queue)
+    secret = secret_for(settings.jwt_secret, Path(settings.data_dir))
+    authenticator = Authenticator(secret, storage)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -42,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await storage.close()
 
-    graphql = GraphQLView(schema, storage)
+    graphql = GraphQLView(schema, storage, broker, authenticator, settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
@@ -53,5 +59,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.storage = storage
+    app.state.broker = broker
     app.state.settings = settings
     return app

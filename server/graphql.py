@@ -10,12 +10,14 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import process_result
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from resolvers.context import Context
+from server.auth import Unauthenticated, bearer
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 
 if TYPE_CHECKING:
@@ -26,7 +28,11 @@ if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
     from strawberry.types import ExecutionResult
 
+    from db.rows import UserRow
     from db.storage import Storage
+    from server.auth import Authenticator
+    from server.broker import Broker
+    from server.settings import Settings
 
 EXAMPLE_QUERY = """# The demo thread, as a comment section shows it. Press ▶ to run.
 query DemoThread {
@@ -62,14 +68,30 @@ fragment CommentFields on Comment {
 _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
 
 
-class MethodNotAllowed(HTTPException):
-    def __init__(self, reason: str, allow: str) -> None:
-        super().__init__(405, reason)
-        self.allow = allow
+class RequestRefused(HTTPException):
+    """An HTTP-level refusal, answered as a GraphQL response with no `data`."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, reason)
+        self.code = code
+        self.headers = headers or {}
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, storage: Storage) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        storage: Storage,
+        broker: Broker,
+        authenticator: Authenticator,
+        settings: Settings,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -77,6 +99,9 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.storage = storage
+        self.broker = broker
+        self.authenticator = authenticator
+        self.settings = settings
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
         self._ide_html = _EXAMPLE_IN_PAGE.sub(
             lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
@@ -100,21 +125,56 @@ class GraphQLView(GraphQL[Context, None]):
 
     @staticmethod
     def _error_response(error: HTTPException, media: str) -> Response:
-        headers = {"Allow": error.allow if isinstance(error, MethodNotAllowed) else "GET, POST"}
+        message: dict[str, Any] = {"message": error.reason}
+        headers = {}
+        if isinstance(error, RequestRefused):
+            headers = error.headers
+            if error.code:
+                message["extensions"] = {"code": error.code}
         return Response(
-            orjson.dumps({"errors": [{"message": error.reason}]}),
+            orjson.dumps({"errors": [message]}),
             status_code=error.status_code,
-            headers=headers if error.status_code == 405 else None,
+            headers=headers,
             media_type=f"{media}; charset=utf-8",
         )
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(
+        context = Context(
             storage=self.storage,
+            broker=self.broker,
+            settings=self.settings,
             request=request,
             response=response,
             base_url=str(request.base_url).rstrip("/"),
         )
+        if isinstance(request, Request):
+            context.viewer = await self._viewer(request.headers.get("authorization"))
+            context.fresh_loaders()
+        return context
+
+    async def _viewer(self, authorization: object) -> UserRow | None:
+        """The signed-in user; a bad token is refused, never read as anonymous."""
+        try:
+            if authorization is not None and not isinstance(authorization, str):
+                raise Unauthenticated("`authorization` must be `Bearer <token>`")
+            return await self.authenticator.user(bearer(authorization))
+        except Unauthenticated as error:
+            raise RequestRefused(
+                401,
+                str(error),
+                code="UNAUTHENTICATED",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from error
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """Check the token of `connection_init`; anonymous connections may read and subscribe."""
+        params = context.connection_params or {}
+        try:
+            context.viewer = await self._viewer(params.get("authorization"))
+        except RequestRefused as error:
+            raise ConnectionRejectionError({"message": error.reason}) from error
+        context.fresh_loaders()
+        return None
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -126,7 +186,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     def is_request_allowed(self, request: Any) -> bool:
         if request.method not in ("GET", "POST"):
-            raise MethodNotAllowed("GraphQL is served over GET (queries) and POST", "GET, POST")
+            raise RequestRefused(
+                405, "GraphQL is served over GET (queries) and POST", headers={"Allow": "GET, POST"}
+            )
         return True
 
     async def parse_http_body(
@@ -158,7 +220,7 @@ class GraphQLView(GraphQL[Context, None]):
             return await super().execute_single(*args, **kwargs)
         except HTTPException as error:
             if isinstance(error.__cause__, InvalidOperationTypeError):
-                raise MethodNotAllowed(error.reason, "POST") from error
+                raise RequestRefused(405, error.reason, headers={"Allow": "POST"}) from error
             raise
 
     async def process_result(

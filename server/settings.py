@@ -26,10 +26,21 @@ def _boolean(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _port(name: str, raw: str) -> int:
-    if not raw.strip().isdigit() or not 0 < int(raw) < 65536:
-        raise SettingsError(f"{name} must be a port number between 1 and 65535, not {raw!r}")
-    return int(raw)
+def _integer(name: str, raw: str, low: int, high: int) -> int:
+    text = raw.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(text)
+
+
+# Each integer setting's allowed range.
+_RANGES = {
+    "port": (1, 65535),
+    "edit_window": (0, 10 * 365 * 24 * 3600),
+    "max_body_length": (1, 1_000_000),
+    "max_depth": (0, 10_000),
+    "subscriber_queue": (1, 100_000),
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,11 @@ class Settings:
     port: int = 8000
     demo: bool = True  # load the demo thread into an empty database
     env: str = "development"
+    data_dir: str = "data"  # where a generated JWT secret is kept
+    edit_window: int = 900  # seconds in which an author may edit a comment
+    max_body_length: int = 10_000  # characters
+    max_depth: int = 0  # deepest reply level; 0 for no limit
+    subscriber_queue: int = 100  # events a subscriber may fall behind before it is cut off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,8 +67,8 @@ class Settings:
             raw = environ.get(name)
             if raw is None:
                 continue
-            if field.name == "port":
-                values[field.name] = _port(name, raw)
+            if field.name in _RANGES:
+                values[field.name] = _integer(name, raw, *_RANGES[field.name])
             elif field.name == "demo":
                 values[field.name] = _boolean(name, raw)
             else:

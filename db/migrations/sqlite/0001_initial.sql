@@ -18,12 +18,14 @@ CREATE TABLE threads (
     created_at       TEXT NOT NULL,
     locked           INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),
     comment_count    INTEGER NOT NULL DEFAULT 0,  -- visible comments, replies included
-    top_level_count  INTEGER NOT NULL DEFAULT 0,  -- visible comments without a parent
+    top_level_count  INTEGER NOT NULL DEFAULT 0,  -- listed comments without a parent
     version          INTEGER NOT NULL DEFAULT 0   -- bumped by every write to the thread
 );
 
 -- `path` lists the ancestors' ids, root first, each zero-padded to 12 digits and
 -- followed by '/': '' for a top-level comment, so a subtree is a prefix range.
+-- A comment is *listed* while it is visible or has visible comments beneath it: a
+-- deleted or removed comment then stays in place as a placeholder for its replies.
 CREATE TABLE comments (
     id                INTEGER PRIMARY KEY,
     thread_id         INTEGER NOT NULL REFERENCES threads (id),
@@ -38,8 +40,11 @@ CREATE TABLE comments (
     created_at        TEXT NOT NULL,
     edited_at         TEXT,
     like_count        INTEGER NOT NULL DEFAULT 0 CHECK (like_count >= 0),
-    reply_count       INTEGER NOT NULL DEFAULT 0 CHECK (reply_count >= 0),
-    descendant_count  INTEGER NOT NULL DEFAULT 0 CHECK (descendant_count >= 0)
+    reply_count       INTEGER NOT NULL DEFAULT 0 CHECK (reply_count >= 0),        -- visible, direct
+    listed_reply_count INTEGER NOT NULL DEFAULT 0 CHECK (listed_reply_count >= 0), -- listed, direct
+    descendant_count  INTEGER NOT NULL DEFAULT 0 CHECK (descendant_count >= 0),  -- visible, all
+    moderated_by      INTEGER REFERENCES users (id),
+    removed_reason    TEXT
 );
 
 -- OLDEST and NEWEST pages of a parent's replies (or a thread's top level), and TOP.
@@ -55,3 +60,14 @@ CREATE TABLE likes (
     PRIMARY KEY (thread_id, comment_id, user_id)
 );
 CREATE INDEX likes_by_user ON likes (thread_id, user_id, comment_id);
+
+-- The bodies an edit replaced, oldest first.
+CREATE TABLE comment_revisions (
+    id          INTEGER PRIMARY KEY,
+    thread_id   INTEGER NOT NULL REFERENCES threads (id),
+    comment_id  INTEGER NOT NULL REFERENCES comments (id),
+    body        TEXT NOT NULL,
+    written_at  TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
+);
+CREATE INDEX comment_revisions_by_comment ON comment_revisions (thread_id, comment_id, id);

@@ -1,0 +1,36 @@
+"""Subscriptions: a thread's events, each read afresh as the subscriber's own viewer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from resolvers import ids
+from resolvers.errors import BadUserInput
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from db.rows import CommentRow
+    from resolvers.context import Context
+    from server.broker import EventKind
+
+
+async def comment_events(
+    context: Context, kind: EventKind, thread_global_id: str, ancestor_global_id: str | None = None
+) -> AsyncIterator[CommentRow]:
+    """Comments of the thread as events of `kind` name them; with an ancestor, its subtree only."""
+    thread_id = ids.thread_id(thread_global_id)
+    ancestor = ids.comment_key(ancestor_global_id) if ancestor_global_id is not None else None
+    if ancestor is not None and ancestor[0] != thread_id:
+        raise BadUserInput("`ancestorId` is a comment of another thread")
+    if await context.fresh_loaders().thread.load(thread_id) is None:
+        raise BadUserInput("no thread has this `threadId`")
+    async with context.broker.subscribe(thread_id, context.close_slow_subscriber) as events:
+        async for event in events:
+            if event.kind is not kind:
+                continue
+            if ancestor is not None and ancestor[1] not in event.ancestor_ids:
+                continue
+            row = await context.fresh_loaders().comment.load((event.thread_id, event.comment_id))
+            if row is not None:
+                yield row

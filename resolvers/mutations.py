@@ -1,0 +1,125 @@
+"""What each mutation checks and writes; a refusal comes back as data, never half-written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from db.render import render_html, render_text
+from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
+from db.storage import Forbidden, InvalidInput, WriteRefused
+from resolvers import validation
+from server.broker import Event, EventKind
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from resolvers.context import Context
+
+R = TypeVar("R", CommentRow, ThreadRow)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: str
+    message: str
+    field: str | None
+
+
+async def attempt(mutation: Awaitable[R]) -> R | Refusal:
+    """Run a mutation; what the data refuses becomes a Refusal for the payload's `errors`."""
+    try:
+        return await mutation
+    except WriteRefused as refused:
+        return Refusal(refused.code, refused.message, refused.field)
+
+
+def _rendered(context: Context, source: str) -> tuple[str, str, str]:
+    body = validation.body(source, context.settings.max_body_length)
+    body_html = render_html(body)
+    return body, body_html, render_text(body_html)
+
+
+async def _published(context: Context, kind: EventKind, comment: CommentRow) -> CommentRow:
+    """Announce a committed write to the thread's subscribers."""
+    event = Event(kind, comment.thread_id, comment.id, tuple(comment.ancestor_ids))
+    await context.broker.publish(event)
+    return comment
+
+
+async def add_comment(
+    context: Context,
+    *,
+    thread_id: str | None,
+    thread_key: str | None,
+    thread_title: str | None,
+    parent_id: str | None,
+    body: str,
+) -> CommentRow:
+    actor = context.actor()
+    source, body_html, body_text = _rendered(context, body)
+    parent = validation.comment_key(parent_id, "parentId") if parent_id is not None else None
+    if thread_id is not None and thread_key is not None:
+        raise InvalidInput("give `threadId` or `threadKey`, not both", "threadKey")
+    if thread_id is not None:
+        thread = ThreadRef(id=validation.thread_id(thread_id))
+    elif thread_key is not None:
+        title = thread_title and validation.text(thread_title, "threadTitle", validation.MAX_TITLE)
+        thread = ThreadRef(
+            key=validation.text(thread_key, "threadKey", validation.MAX_KEY), title=title or None
+        )
+    elif parent is not None:
+        thread = ThreadRef(id=parent[0])
+    else:
+        raise InvalidInput("give `threadId`, `threadKey` or `parentId`", "threadId")
+    comment = NewComment(
+        author_id=actor.user_id,
+        body=source,
+        body_html=body_html,
+        body_text=body_text,
+        created_at=datetime.now(UTC),
+        parent_id=parent[1] if parent else None,
+    )
+    row = await context.storage.add_comment(
+        thread,
+        comment,
+        parent_thread_id=parent[0] if parent else None,
+        max_depth=context.settings.max_depth or None,
+    )
+    return await _published(context, EventKind.ADDED, row)
+
+
+async def edit_comment(context: Context, *, comment_id: str, body: str) -> CommentRow:
+    actor = context.actor()
+    key = validation.comment_key(comment_id)
+    window = timedelta(seconds=context.settings.edit_window)
+    rendered = _rendered(context, body)
+    row = await context.storage.edit_comment(key, actor, rendered, datetime.now(UTC), window)
+    return await _published(context, EventKind.UPDATED, row)
+
+
+async def hide_comment(
+    context: Context, *, comment_id: str, state: CommentState, reason: str | None = None
+) -> CommentRow:
+    """Delete (`DELETED`) or remove (`REMOVED`) a comment, leaving a placeholder."""
+    actor = context.actor()
+    key = validation.comment_key(comment_id)
+    if reason is not None:
+        reason = validation.text(reason, "reason", validation.MAX_REASON, multiline=True)
+    row = await context.storage.hide_comment(key, actor, state, reason)
+    return await _published(context, EventKind.UPDATED, row)
+
+
+async def set_like(context: Context, *, comment_id: str, liked: bool) -> CommentRow:
+    actor = context.actor()
+    row = await context.storage.set_like(validation.comment_key(comment_id), actor.user_id, liked)
+    return await _published(context, EventKind.UPDATED, row)
+
+
+async def lock_thread(context: Context, *, thread_id: str, locked: bool) -> ThreadRow:
+    actor = context.actor()
+    key = validation.thread_id(thread_id)
+    if not actor.moderator:
+        raise Forbidden("only a moderator can lock a thread", "threadId")
+    return await context.storage.lock_thread(key, locked)

@@ -1,0 +1,50 @@
+"""Checks of what a client sends to a mutation, before anything is written."""
+
+from __future__ import annotations
+
+import re
+
+from db.storage import InvalidInput
+from resolvers import ids
+from resolvers.errors import BadUserInput
+
+# C0 and C1 control characters other than tab and newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+MAX_KEY, MAX_TITLE, MAX_REASON = 255, 300, 1_000
+
+
+def text(value: str, field: str, max_length: int, *, multiline: bool = False) -> str:
+    """Trimmed text without control characters, 1 to `max_length` characters long."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not value:
+        raise InvalidInput(f"`{field}` must not be empty", field)
+    if not multiline and "\n" in value:
+        raise InvalidInput(f"`{field}` must be one line", field)
+    if _CONTROL.search(value):
+        raise InvalidInput(f"`{field}` must not contain control characters", field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInput(f"`{field}` is not valid UTF-8 text", field) from error
+    if len(value) > max_length:
+        raise InvalidInput(f"`{field}` must be at most {max_length} characters long", field)
+    return value
+
+
+def body(value: str, max_length: int) -> str:
+    return text(value, "body", max_length, multiline=True)
+
+
+def thread_id(global_id: str, field: str = "threadId") -> int:
+    try:
+        return ids.thread_id(global_id)
+    except BadUserInput as error:
+        raise InvalidInput(error.message, field) from error
+
+
+def comment_key(global_id: str, field: str = "commentId") -> tuple[int, int]:
+    try:
+        return ids.comment_key(global_id)
+    except BadUserInput as error:
+        raise InvalidInput(error.message, field) from error

@@ -1,0 +1,103 @@
+"""Live events: writes publish ids after they commit, subscribers of a thread receive them."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from contextlib import AbstractAsyncContextManager
+
+
+class EventKind(enum.Enum):
+    ADDED = "added"
+    UPDATED = "updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Ids only: each subscriber reads the committed row itself, as its own viewer."""
+
+    kind: EventKind
+    thread_id: int
+    comment_id: int
+    ancestor_ids: tuple[int, ...] = ()
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber fell further behind than its queue allows."""
+
+
+class Broker(Protocol):
+    async def publish(self, event: Event) -> None:
+        """Deliver to the thread's subscribers; never waits for any of them."""
+        ...
+
+    def subscribe(
+        self, thread_id: int, on_overflow: Callable[[], None]
+    ) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """The thread's events until the context exits; `on_overflow` runs if it falls behind."""
+        ...
+
+    def subscriber_count(self) -> int: ...
+
+
+class _Queue:
+    """One subscriber's bounded queue; overflowing it ends the subscription."""
+
+    def __init__(self, size: int, on_overflow: Callable[[], None]) -> None:
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(size + 1)
+        self._size = size
+        self._on_overflow = on_overflow
+        self.overflowed = False
+
+    def offer(self, event: Event) -> None:
+        if self.overflowed:
+            return
+        if self._queue.qsize() >= self._size:
+            self.overflowed = True
+            self._queue.put_nowait(None)  # the one slot kept free, so the reader wakes and stops
+            self._on_overflow()
+            return
+        self._queue.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                raise SubscriberTooSlow(f"more than {self._size} events behind")
+            yield event
+
+
+class MemoryBroker:
+    """Fan-out within one process."""
+
+    def __init__(self, queue_size: int = 100) -> None:
+        self.queue_size = queue_size
+        self._subscribers: defaultdict[int, set[_Queue]] = defaultdict(set)
+
+    async def publish(self, event: Event) -> None:
+        for queue in list(self._subscribers.get(event.thread_id, ())):
+            queue.offer(event)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, thread_id: int, on_overflow: Callable[[], None]
+    ) -> AsyncIterator[AsyncIterator[Event]]:
+        queue = _Queue(self.queue_size, on_overflow)
+        self._subscribers[thread_id].add(queue)
+        try:
+            yield queue.events()
+        finally:
+            subscribers = self._subscribers[thread_id]
+            subscribers.discard(queue)
+            if not subscribers:
+                del self._subscribers[thread_id]
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
