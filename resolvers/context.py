@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from db.rows import Actor
 from resolvers.loaders import Loaders
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 # 1013, "try again later": clients of graphql-transport-ws reconnect on it.
 SLOW_SUBSCRIBER_CODE = 1013
 _closing: set[asyncio.Future[None]] = set()
+
+
+async def _close(websocket: WebSocket) -> None:
+    """Say why, if the socket still takes a frame; a client that reads nothing is cut off
+    by the server's keep-alive pings instead."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.close(code=SLOW_SUBSCRIBER_CODE, reason="too far behind: reconnect")
 
 
 @dataclass
@@ -50,9 +58,7 @@ class Context:
     def close_slow_subscriber(self) -> None:
         """Cut off a WebSocket whose subscriber fell behind; the client may reconnect."""
         if isinstance(self.request, WebSocket):
-            task = asyncio.ensure_future(
-                self.request.close(code=SLOW_SUBSCRIBER_CODE, reason="too far behind: reconnect")
-            )
+            task = asyncio.ensure_future(_close(self.request))
             _closing.add(task)
             task.add_done_callback(_closing.discard)
 

@@ -51,20 +51,20 @@ class _Queue:
     """One subscriber's bounded queue; overflowing it ends the subscription."""
 
     def __init__(self, size: int, on_overflow: Callable[[], None]) -> None:
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(size + 1)
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._size = size
         self._on_overflow = on_overflow
-        self.overflowed = False
 
-    def offer(self, event: Event) -> None:
-        if self.overflowed:
-            return
-        if self._queue.qsize() >= self._size:
-            self.overflowed = True
-            self._queue.put_nowait(None)  # the one slot kept free, so the reader wakes and stops
-            self._on_overflow()
-            return
-        self._queue.put_nowait(event)
+    def offer(self, event: Event) -> bool:
+        """Queue the event; False, dropping the backlog, when the subscriber fell too far behind."""
+        if self._queue.qsize() < self._size:
+            self._queue.put_nowait(event)
+            return True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)  # the reader stops at this mark, if it ever reads again
+        self._on_overflow()
+        return False
 
     async def events(self) -> AsyncIterator[Event]:
         while True:
@@ -83,7 +83,8 @@ class MemoryBroker:
 
     async def publish(self, event: Event) -> None:
         for queue in list(self._subscribers.get(event.thread_id, ())):
-            queue.offer(event)
+            if not queue.offer(event):
+                self._remove(event.thread_id, queue)
 
     @asynccontextmanager
     async def subscribe(
@@ -94,7 +95,11 @@ class MemoryBroker:
         try:
             yield queue.events()
         finally:
-            subscribers = self._subscribers[thread_id]
+            self._remove(thread_id, queue)
+
+    def _remove(self, thread_id: int, queue: _Queue) -> None:
+        subscribers = self._subscribers.get(thread_id)
+        if subscribers is not None:
             subscribers.discard(queue)
             if not subscribers:
                 del self._subscribers[thread_id]
