@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from resolvers import ids
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from db.rows import CommentRow
     from resolvers.context import Context
-    from server.broker import EventKind
+    from server.broker import Event, EventKind
 
 
 async def comment_events(
@@ -31,6 +32,17 @@ async def comment_events(
                 continue
             if ancestor is not None and ancestor[1] not in event.ancestor_ids:
                 continue
-            row = await context.fresh_loaders().comment.load((event.thread_id, event.comment_id))
+            row = await _committed_row(context, event)
             if row is not None:
+                context.fresh_loaders().comment.prime((row.thread_id, row.id), row)
                 yield row
+
+
+async def _committed_row(context: Context, event: Event) -> CommentRow | None:
+    """The event's comment, read once for all of this process's subscribers to the event."""
+    read = event.shared.get("row")
+    if read is None:
+        key = (event.thread_id, event.comment_id)
+        read = event.shared["row"] = asyncio.ensure_future(context.storage.comments_by_ids([key]))
+    rows: list[CommentRow | None] = await asyncio.shield(read)
+    return rows[0]

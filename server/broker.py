@@ -6,8 +6,8 @@ import asyncio
 import enum
 from collections import defaultdict
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -21,12 +21,16 @@ class EventKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Ids only: each subscriber reads the committed row itself, as its own viewer."""
+    """Ids only: subscribers read the committed row themselves, each as its own viewer.
+
+    `shared` lets the subscribers of one process read the row once between them.
+    """
 
     kind: EventKind
     thread_id: int
     comment_id: int
     ancestor_ids: tuple[int, ...] = ()
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class SubscriberTooSlow(Exception):
