@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,8 +11,10 @@ import time
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 from schema import schema
+from server import auth
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,9 +66,31 @@ def test_a_bad_setting_stops_with_its_name(tmp_path: Path) -> None:
     assert "THREADQL_PORT" in result.stderr
 
 
+def test_token_mints_what_the_server_accepts(tmp_path: Path) -> None:
+    secret = "a test secret that is long enough for HS256 signing"
+    env = {"THREADQL_JWT_SECRET": secret}
+    minted = run(["token", "--sub", "mod-1", "--name", "Mo", "--role", "moderator"], env)
+    assert minted.returncode == 0, minted.stderr
+    claims = auth.decode(minted.stdout.strip(), secret)
+    assert claims == auth.Claims(sub="mod-1", name="Mo", avatar=None, role="moderator")
+    expired = run(["token", "--sub", "x", "--name", "X", "--expires", "0"], env)
+    with pytest.raises(auth.Unauthenticated, match="expired"):
+        auth.decode(expired.stdout.strip(), secret)
+    generated = run(["token", "--sub", "x", "--name", "X"], {"THREADQL_DATA_DIR": str(tmp_path)})
+    kept = (tmp_path / auth.SECRET_FILE).read_text().strip()
+    assert auth.decode(generated.stdout.strip(), kept).sub == "x"
+    assert (tmp_path / auth.SECRET_FILE).stat().st_mode & 0o077 == 0, "the secret is private"
+
+
 def test_serve_answers_the_demo_thread_over_real_http(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/served.db"}
+    env = {
+        **os.environ,
+        "THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/served.db",
+        "THREADQL_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("THREADQL_JWT_SECRET", None)
+    printed = ""
     server = subprocess.Popen(
         [*THREADQL, "serve", "--port", str(port)],
         env=env,
@@ -85,9 +110,18 @@ def test_serve_answers_the_demo_thread_over_real_http(tmp_path: Path) -> None:
             f"{url}/graphql", json={"query": '{ thread(key: "demo") { commentCount } }'}
         )
         assert response.json() == {"data": {"thread": {"commentCount": 28}}}
+        assert server.stdout is not None
+        while "Bearer" not in printed:
+            printed += server.stdout.readline()
+        header = json.loads(printed.strip().splitlines()[-1])
+        viewer = httpx.post(f"{url}/graphql", json={"query": "{ viewer { name } }"}, headers=header)
+        assert viewer.json() == {"data": {"viewer": {"name": "Demo Reader"}}}
+        assert (tmp_path / "data" / auth.SECRET_FILE).exists()
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=20)
+        server.wait(timeout=20)
+    assert server.stdout is not None
+    output = printed + server.stdout.read()
     assert "Application startup complete" in output
     assert "Application shutdown complete" in output, "the storage was not closed cleanly"
     assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in output
