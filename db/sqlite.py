@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import defaultdict
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,131 +11,28 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from db import migrations
-from db.rows import (
-    CommentOrder,
-    CommentRow,
-    CommentState,
-    PageRequest,
-    ThreadRow,
-    UserRow,
-    format_time,
-    parse_time,
-    path_segment,
-)
-from db.storage import EditWindowClosed, Forbidden, InvalidInput, NotFound, ThreadLocked
+from db.rows import format_time
+from db.sql import SQLStorage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Sequence
-    from datetime import timedelta
+    from collections.abc import AsyncIterator, Sequence
 
-    from db.rows import Actor, NewComment, ThreadRef
-
-# SQLite's bound-parameter limit is 32,766; chunks stay well under it.
-MAX_PARAMS = 10_000
-
-_USER_COLUMNS = "u.id, u.sub, u.name, u.avatar_url, u.role"
-_THREAD_COLUMNS = (
-    "t.id, t.key, t.title, t.url, t.created_at, t.locked, t.comment_count, t.top_level_count"
-)
+    from db.migrations import Migration
 
 
-def _comment_columns(alias: str) -> str:
-    """A comment's columns under `alias`, then its author's from `users u`."""
-    names = (
-        "id, thread_id, parent_id, depth, path, body, body_html, body_text, state, created_at,"
-        " edited_at, like_count, reply_count, listed_reply_count, descendant_count"
-    )
-    return ", ".join(f"{alias}.{name}" for name in names.split(", ")) + ", " + _USER_COLUMNS
+class SQLiteStorage(SQLStorage):
+    dialect = "sqlite"
+    # SQLite's bound-parameter limit is 32,766; lists stay well under it.
+    max_list = 10_000
 
-
-_COMMENT_COLUMNS = _comment_columns("c")
-
-_ORDER_BY = {
-    CommentOrder.OLDEST: "c.created_at, c.id",
-    CommentOrder.NEWEST: "c.created_at DESC, c.id DESC",
-    CommentOrder.TOP: "c.like_count DESC, c.created_at, c.id",
-}
-# Listings show visible comments, and placeholders for hidden ones with visible replies.
-_LISTED = " AND (c.state = 'VISIBLE' OR c.descendant_count > 0)"
-_AFTER = {
-    CommentOrder.OLDEST: " AND (c.created_at, c.id) > (?, ?)",
-    CommentOrder.NEWEST: " AND (c.created_at, c.id) < (?, ?)",
-    CommentOrder.TOP: (
-        " AND (c.like_count < ? OR (c.like_count = ? AND (c.created_at, c.id) > (?, ?)))"
-    ),
-}
-
-
-def _after_params(request: PageRequest) -> tuple[Any, ...]:
-    if request.after is None:
-        return ()
-    if request.order is CommentOrder.TOP:  # like_count appears twice in the condition
-        return (request.after[0], *request.after)
-    return request.after
-
-
-def _user(row: Sequence[Any], at: int = 0) -> UserRow | None:
-    if row[at] is None:
-        return None
-    return UserRow(row[at], row[at + 1], row[at + 2], row[at + 3], row[at + 4])
-
-
-def _thread(row: Sequence[Any]) -> ThreadRow:
-    return ThreadRow(
-        row[0], row[1], row[2], row[3], parse_time(row[4]), bool(row[5]), row[6], row[7]
-    )
-
-
-def _comment(row: Sequence[Any]) -> CommentRow:
-    return CommentRow(
-        id=row[0],
-        thread_id=row[1],
-        parent_id=row[2],
-        depth=row[3],
-        path=row[4],
-        body=row[5],
-        body_html=row[6],
-        body_text=row[7],
-        state=CommentState(row[8]),
-        created_at=parse_time(row[9]),
-        edited_at=parse_time(row[10]) if row[10] else None,
-        like_count=row[11],
-        reply_count=row[12],
-        listed_reply_count=row[13],
-        descendant_count=row[14],
-        author=_user(row, 15),
-    )
-
-
-def _ancestors(path: str) -> list[int]:
-    return [int(part) for part in path.split("/") if part]
-
-
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
-
-
-def _chunks(items: Sequence[Any], size: int = MAX_PARAMS) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _now() -> str:
-    return format_time(datetime.now(UTC))
-
-
-class SQLiteStorage:
     def __init__(self, path: str | Path, readers: int = 2) -> None:
+        super().__init__()
         self.path = Path(path)
-        self.statements = 0
         self._reader_count = readers
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = itertools.cycle(range(readers))
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-
-    # -- lifecycle -------------------------------------------------------------
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -164,8 +60,6 @@ class SQLiteStorage:
             raise RuntimeError("storage is not open")
         return self._writer
 
-    # -- statements ------------------------------------------------------------
-
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.statements += 1
         conn = self._readers[next(self._next_reader)]
@@ -175,167 +69,9 @@ class SQLiteStorage:
         self.statements += 1
         return list(await self.writer.execute_fetchall(sql, params))
 
-    async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
-        """`EXPLAIN QUERY PLAN` details, to show that a query uses its index."""
-        rows = await self._read(f"EXPLAIN QUERY PLAN {sql}", params)
-        return [row[3] for row in rows]
-
-    # -- migrations ------------------------------------------------------------
-
-    async def migrate(self) -> list[str]:
-        async with self._write_lock:
-            await self._write(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in await self._write("SELECT version FROM schema_migrations")}
-            applied = []
-            for migration in migrations.load("sqlite"):
-                if migration.version in done:
-                    continue
-                script = (
-                    f"BEGIN IMMEDIATE;\n{migration.sql}\n"
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES "
-                    f"({migration.version}, '{migration.name}', '{_now()}');\nCOMMIT;"
-                )
-                try:
-                    self.statements += 1
-                    await self.writer.executescript(script)
-                except BaseException:
-                    if self.writer.in_transaction:
-                        await self.writer.rollback()
-                    raise
-                applied.append(migration.name)
-            return applied
-
-    async def pending_migrations(self) -> list[str]:
-        rows = await self._read(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-        )
-        done = (
-            {row[0] for row in await self._read("SELECT version FROM schema_migrations")}
-            if rows
-            else set()
-        )
-        return [m.name for m in migrations.load("sqlite") if m.version not in done]
-
-    # -- reads -----------------------------------------------------------------
-
-    async def threads_by_ids(self, ids: Sequence[int]) -> list[ThreadRow | None]:
-        found: dict[int, ThreadRow] = {}
-        for chunk in _chunks(ids):
-            where = f"t.id IN ({_placeholders(len(chunk))})"
-            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE {where}"
-            found.update((row[0], _thread(row)) for row in await self._read(sql, chunk))
-        return [found.get(i) for i in ids]
-
-    async def threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:
-        found: dict[str, ThreadRow] = {}
-        for chunk in _chunks(keys):
-            where = f"t.key IN ({_placeholders(len(chunk))})"
-            sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE {where}"
-            found.update((row[1], _thread(row)) for row in await self._read(sql, chunk))
-        return [found.get(k) for k in keys]
-
-    async def thread_page(self, after: int | None, limit: int) -> list[ThreadRow]:
-        where, params = ("WHERE t.id < ?", [after]) if after is not None else ("", [])
-        sql = f"SELECT {_THREAD_COLUMNS} FROM threads t {where} ORDER BY t.id DESC LIMIT ?"
-        return [_thread(row) for row in await self._read(sql, [*params, limit])]
-
-    async def thread_total(self) -> int:
-        rows = await self._read("SELECT COUNT(*) FROM threads")
-        return int(rows[0][0])
-
-    async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]:
-        found: dict[int, UserRow | None] = {}
-        for chunk in _chunks(ids):
-            sql = f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id IN ({_placeholders(len(chunk))})"
-            found.update((row[0], _user(row)) for row in await self._read(sql, chunk))
-        return [found.get(i) for i in ids]
-
-    async def comments_by_ids(self, keys: Sequence[tuple[int, int]]) -> list[CommentRow | None]:
-        found: dict[tuple[int, int], CommentRow] = {}
-        for chunk in _chunks(keys, MAX_PARAMS // 2):
-            threads = sorted({thread for thread, _ in chunk})
-            ids = sorted({ident for _, ident in chunk})
-            sql = (
-                f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
-                f" WHERE c.thread_id IN ({_placeholders(len(threads))})"
-                f" AND c.id IN ({_placeholders(len(ids))})"
-            )
-            for row in await self._read(sql, [*threads, *ids]):
-                found[(row[1], row[0])] = _comment(row)
-        return [found.get(key) for key in keys]
-
-    async def comment_pages(self, requests: Sequence[PageRequest]) -> list[list[CommentRow]]:
-        pages: dict[PageRequest, list[CommentRow]] = {}
-        shapes: dict[tuple[Any, ...], list[PageRequest]] = defaultdict(list)
-        for request in dict.fromkeys(requests):
-            shape = (request.parent_id is None, request.order, request.after, request.limit)
-            shapes[shape].append(request)
-        for group in shapes.values():
-            for chunk in _chunks(group, MAX_PARAMS // 2):
-                pages.update(await self._page_group(chunk))
-        return [pages[request] for request in requests]
-
-    async def _page_group(
-        self, group: Sequence[PageRequest]
-    ) -> dict[PageRequest, list[CommentRow]]:
-        """One statement for pages that differ only in their thread or parent."""
-        first = group[0]
-        order_by = _ORDER_BY[first.order]
-        after = _AFTER[first.order] if first.after is not None else ""
-        top_level = first.parent_id is None
-        if len(group) == 1:
-            scope = "c.parent_id IS NULL" if top_level else "c.parent_id = ?"
-            sql = (
-                f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
-                f" WHERE c.thread_id = ? AND {scope}{_LISTED}{after} ORDER BY {order_by} LIMIT ?"
-            )
-            params: list[Any] = [first.thread_id]
-            if not top_level:
-                params.append(first.parent_id)
-            rows = await self._read(sql, [*params, *_after_params(first), first.limit])
-            return {first: [_comment(row) for row in rows]}
-
-        threads = sorted({r.thread_id for r in group})
-        partition = "thread_id" if top_level else "parent_id"
-        if top_level:
-            scope, scope_params = "c.parent_id IS NULL", []
-        else:
-            parents = sorted({r.parent_id for r in group if r.parent_id is not None})
-            scope, scope_params = f"c.parent_id IN ({_placeholders(len(parents))})", parents
-        sql = (
-            f"SELECT {_comment_columns('page')} FROM ("
-            f"SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.{partition} ORDER BY {order_by}) AS rn"
-            f" FROM comments c WHERE c.thread_id IN ({_placeholders(len(threads))})"
-            f" AND {scope}{_LISTED}{after}"
-            f") page LEFT JOIN users u ON u.id = page.author_id"
-            f" WHERE page.rn <= ? ORDER BY page.{partition}, page.rn"
-        )
-        params = [*threads, *scope_params, *_after_params(first), first.limit]
-        by_scope: dict[int, list[CommentRow]] = defaultdict(list)
-        for row in await self._read(sql, params):
-            comment = _comment(row)
-            by_scope[comment.thread_id if top_level else comment.parent_id or 0].append(comment)
-        return {r: by_scope.get(r.thread_id if top_level else r.parent_id or 0, []) for r in group}
-
-    async def liked_by(self, user_id: int, keys: Sequence[tuple[int, int]]) -> list[bool]:
-        liked: set[tuple[int, int]] = set()
-        for chunk in _chunks(keys, MAX_PARAMS // 2):
-            threads = sorted({thread for thread, _ in chunk})
-            ids = sorted({ident for _, ident in chunk})
-            sql = (
-                "SELECT thread_id, comment_id FROM likes"
-                f" WHERE thread_id IN ({_placeholders(len(threads))}) AND user_id = ?"
-                f" AND comment_id IN ({_placeholders(len(ids))})"
-            )
-            liked.update(
-                (row[0], row[1]) for row in await self._read(sql, [*threads, user_id, *ids])
-            )
-        return [key in liked for key in keys]
-
-    # -- writes ----------------------------------------------------------------
+    async def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.statements += 1
+        await self.writer.executemany(sql, rows)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
@@ -349,293 +85,44 @@ class SQLiteStorage:
                 raise
             await self.writer.commit()
 
-    async def upsert_user(
-        self, sub: str, name: str, avatar_url: str | None, role: str = "user"
-    ) -> UserRow:
-        now = _now()
+    async def _lock_thread(self, thread_id: int) -> bool | None:
+        # BEGIN IMMEDIATE already holds the whole database for this transaction.
+        rows = await self._write("SELECT locked FROM threads WHERE id = ?", (thread_id,))
+        return bool(rows[0][0]) if rows else None
+
+    def _in(self, column: str, values: Sequence[Any], kind: str) -> tuple[str, list[Any]]:
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+    def _time(self, moment: datetime) -> Any:
+        return format_time(moment)
+
+    async def _apply(self, migration: Migration) -> bool:
         async with self._write_lock:
-            rows = await self._write(
-                "INSERT INTO users (sub, name, avatar_url, role, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sub) DO UPDATE SET"
-                " name = excluded.name, avatar_url = excluded.avatar_url, role = excluded.role,"
-                " updated_at = excluded.updated_at"
-                " RETURNING id, sub, name, avatar_url, role",
-                (sub, name, avatar_url, role, now, now),
-            )
-        user = _user(rows[0])
-        assert user is not None
-        return user
-
-    async def create_thread(
-        self, key: str, title: str, url: str | None, created_at: datetime
-    ) -> ThreadRow:
-        async with self._transaction():
-            thread_id = await self._create_thread(key, title, url, created_at)
-            return await self._thread_row(thread_id)
-
-    async def _create_thread(
-        self, key: str, title: str, url: str | None, created_at: datetime
-    ) -> int:
-        rows = await self._write(
-            "INSERT INTO threads (key, title, url, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-            (key, title, url, format_time(created_at)),
-        )
-        return int(rows[0][0])
-
-    async def _thread_row(self, thread_id: int) -> ThreadRow:
-        rows = await self._write(
-            f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?", (thread_id,)
-        )
-        if not rows:
-            raise NotFound("no thread has this id", "threadId")
-        return _thread(rows[0])
-
-    async def _comment_row(self, key: tuple[int, int], field: str = "commentId") -> CommentRow:
-        rows = await self._write(
-            f"SELECT {_COMMENT_COLUMNS} FROM comments c LEFT JOIN users u ON u.id = c.author_id"
-            " WHERE c.thread_id = ? AND c.id = ?",
-            key,
-        )
-        if not rows:
-            raise NotFound("no comment has this id", field)
-        return _comment(rows[0])
-
-    async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
-        async with self._transaction():
-            await self._thread_row(thread_id)
-            return await self._insert_comments(thread_id, comments)
-
-    async def _insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
-        """Visible comments, each a reply to an earlier one, a stored one, or none."""
-        known: dict[int, tuple[int, str]] = {}  # comment id -> (depth, path)
-        ids: list[int] = []
-        replies: dict[int, int] = defaultdict(int)
-        descendants: dict[int, int] = defaultdict(int)
-        top_level = 0
-        for item in comments:
-            parent_id = ids[item.parent_index] if item.parent_index is not None else item.parent_id
-            if parent_id is None:
-                depth, path = 0, ""
-                top_level += 1
-            else:
-                if parent_id not in known:
-                    parent = await self._comment_row((thread_id, parent_id), "parentId")
-                    known[parent_id] = (parent.depth, parent.path)
-                parent_depth, parent_path = known[parent_id]
-                depth, path = parent_depth + 1, parent_path + path_segment(parent_id)
-                replies[parent_id] += 1
-                for ancestor in _ancestors(path):
-                    descendants[ancestor] += 1
-            rows = await self._write(
-                "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
-                " body_html, body_text, created_at, like_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    thread_id,
-                    parent_id,
-                    depth,
-                    path,
-                    item.author_id,
-                    item.body,
-                    item.body_html,
-                    item.body_text,
-                    format_time(item.created_at),
-                    item.like_count,
-                ),
-            )
-            ids.append(rows[0][0])
-            known[rows[0][0]] = (depth, path)
-        # A new visible reply is listed under its parent; its ancestors were listed already,
-        # since a visible parent keeps every ancestor's descendant count above zero.
-        await self._update_counts(
-            thread_id,
-            {i: (replies[i], replies[i], descendants[i]) for i in set(replies) | set(descendants)},
-        )
-        await self._bump_thread(thread_id, len(comments), top_level)
-        return ids
-
-    async def _update_counts(self, thread_id: int, deltas: dict[int, tuple[int, int, int]]) -> None:
-        """Add (reply, listed reply, descendant) deltas to comments."""
-        if not deltas:
-            return
-        self.statements += 1
-        await self.writer.executemany(
-            "UPDATE comments SET reply_count = reply_count + ?,"
-            " listed_reply_count = listed_reply_count + ?,"
-            " descendant_count = descendant_count + ? WHERE thread_id = ? AND id = ?",
-            [(*deltas[i], thread_id, i) for i in sorted(deltas)],
-        )
-
-    async def _bump_thread(self, thread_id: int, comments: int = 0, top_level: int = 0) -> None:
-        """Move the thread's counts and its version, which every write changes."""
-        await self._write(
-            "UPDATE threads SET comment_count = comment_count + ?,"
-            " top_level_count = top_level_count + ?, version = version + 1 WHERE id = ?",
-            (comments, top_level, thread_id),
-        )
-
-    async def add_comment(
-        self,
-        thread: ThreadRef,
-        comment: NewComment,
-        parent_thread_id: int | None = None,
-        max_depth: int | None = None,
-    ) -> CommentRow:
-        async with self._transaction():
-            thread_id = await self._thread_for_comment(thread)
-            if comment.parent_id is not None:
-                if parent_thread_id != thread_id:
-                    raise InvalidInput("the parent comment is in another thread", "parentId")
-                parent = await self._comment_row((thread_id, comment.parent_id), "parentId")
-                if not parent.visible:
-                    raise InvalidInput("a deleted or removed comment takes no replies", "parentId")
-                if max_depth is not None and parent.depth + 1 > max_depth:
-                    raise InvalidInput(f"replies nest at most {max_depth} levels deep", "parentId")
-            [comment_id] = await self._insert_comments(thread_id, [comment])
-            return await self._comment_row((thread_id, comment_id))
-
-    async def _thread_for_comment(self, thread: ThreadRef) -> int:
-        """The id of an open thread, creating a thread named by a new key."""
-        if thread.id is not None:
-            found = await self._write("SELECT id, locked FROM threads WHERE id = ?", (thread.id,))
-            if not found:
-                raise NotFound("no thread has this id", "threadId")
-        else:
-            found = await self._write("SELECT id, locked FROM threads WHERE key = ?", (thread.key,))
-            if not found:
-                if not thread.key or not thread.title:
-                    raise InvalidInput("a new thread needs a title", "threadTitle")
-                return await self._create_thread(
-                    thread.key, thread.title, thread.url, datetime.now(UTC)
-                )
-        if found[0][1]:
-            raise ThreadLocked("this thread is locked: it takes no new comments", "threadId")
-        return int(found[0][0])
-
-    async def edit_comment(
-        self,
-        key: tuple[int, int],
-        editor: Actor,
-        body: tuple[str, str, str],
-        now: datetime,
-        window: timedelta,
-    ) -> CommentRow:
-        async with self._transaction():
-            comment = await self._comment_row(key)
-            if not comment.visible:
-                raise InvalidInput("a deleted or removed comment cannot be edited", "commentId")
-            if comment.author is None or comment.author.id != editor.user_id:
-                raise Forbidden("only the author can edit a comment", "commentId")
-            if now - comment.created_at > window:
-                raise EditWindowClosed(
-                    f"comments can be edited for {int(window.total_seconds())} seconds", "commentId"
-                )
-            if body[0] == comment.body:
-                return comment
             await self._write(
-                "INSERT INTO comment_revisions"
-                " (thread_id, comment_id, body, written_at, replaced_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    *key,
-                    comment.body,
-                    format_time(comment.edited_at or comment.created_at),
-                    format_time(now),
-                ),
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            await self._write(
-                "UPDATE comments SET body = ?, body_html = ?, body_text = ?, edited_at = ?"
-                " WHERE thread_id = ? AND id = ?",
-                (*body, format_time(now), *key),
+            done = await self._write(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
             )
-            await self._bump_thread(key[0])
-            return await self._comment_row(key)
+            if done:
+                return False
+            now = format_time(datetime.now(UTC))
+            script = (
+                f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES "
+                f"({migration.version}, '{migration.name}', '{now}');\nCOMMIT;"
+            )
+            try:
+                self.statements += 1
+                await self.writer.executescript(script)
+            except BaseException:
+                if self.writer.in_transaction:
+                    await self.writer.rollback()
+                raise
+            return True
 
-    async def hide_comment(
-        self, key: tuple[int, int], actor: Actor, state: CommentState, reason: str | None = None
-    ) -> CommentRow:
-        async with self._transaction():
-            comment = await self._comment_row(key)
-            author = comment.author.id if comment.author else None
-            if state is CommentState.REMOVED and not actor.moderator:
-                raise Forbidden("only a moderator can remove a comment", "commentId")
-            if state is CommentState.DELETED and not (actor.moderator or author == actor.user_id):
-                raise Forbidden("only the author or a moderator can delete a comment", "commentId")
-            if not comment.visible:
-                return comment
-            if state is CommentState.DELETED:
-                # What its author deleted is gone, revisions included; the place stays.
-                await self._write(
-                    "UPDATE comments SET state = 'DELETED', author_id = NULL, body = '',"
-                    " body_html = '', body_text = '', moderated_by = ?"
-                    " WHERE thread_id = ? AND id = ?",
-                    (actor.user_id if author != actor.user_id else None, *key),
-                )
-                await self._write(
-                    "DELETE FROM comment_revisions WHERE thread_id = ? AND comment_id = ?", key
-                )
-            else:
-                await self._write(
-                    "UPDATE comments SET state = 'REMOVED', moderated_by = ?, removed_reason = ?"
-                    " WHERE thread_id = ? AND id = ?",
-                    (actor.user_id, reason, *key),
-                )
-            await self._lose_visibility(comment)
-            return await self._comment_row(key)
-
-    async def _lose_visibility(self, comment: CommentRow) -> None:
-        """Counts after a visible comment was hidden: it no longer counts as visible anywhere,
-        and it, or an ancestor left with nothing visible beneath, may leave the listings."""
-        thread_id = comment.thread_id
-        ancestors = comment.ancestor_ids  # root first
-        deltas: dict[int, tuple[int, int, int]] = {}  # (reply, listed reply, descendant)
-        leaves_listing = comment.descendant_count == 0
-        if ancestors:
-            rows = await self._write(
-                "SELECT id, state, descendant_count FROM comments WHERE thread_id = ?"
-                f" AND id IN ({_placeholders(len(ancestors))})",
-                (thread_id, *ancestors),
-            )
-            before = {row[0]: (row[1], row[2]) for row in rows}
-            for ancestor in reversed(ancestors):  # nearest first
-                is_parent = ancestor == ancestors[-1]
-                deltas[ancestor] = (-int(is_parent), -int(leaves_listing), -1)
-                state, descendants = before[ancestor]
-                leaves_listing = state != CommentState.VISIBLE.value and descendants == 1
-        await self._update_counts(thread_id, deltas)
-        await self._bump_thread(thread_id, -1, -int(leaves_listing))
-
-    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow:
-        async with self._transaction():
-            comment = await self._comment_row(key)
-            if not comment.visible:
-                raise NotFound("this comment was deleted or removed", "commentId")
-            if liked:
-                changed = await self._write(
-                    "INSERT INTO likes (thread_id, comment_id, user_id, created_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-                    (*key, user_id, _now()),
-                )
-            else:
-                changed = await self._write(
-                    "DELETE FROM likes WHERE thread_id = ? AND comment_id = ? AND user_id = ?"
-                    " RETURNING 1",
-                    (*key, user_id),
-                )
-            if not changed:
-                return comment
-            await self._write(
-                "UPDATE comments SET like_count = MAX(like_count + ?, 0)"
-                " WHERE thread_id = ? AND id = ?",
-                (1 if liked else -1, *key),
-            )
-            await self._bump_thread(key[0])
-            return await self._comment_row(key)
-
-    async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow:
-        async with self._transaction():
-            await self._thread_row(thread_id)
-            await self._write(
-                "UPDATE threads SET locked = ?, version = version + 1 WHERE id = ?",
-                (int(locked), thread_id),
-            )
-            return await self._thread_row(thread_id)
+    async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """`EXPLAIN QUERY PLAN` details, to show that a query uses its index."""
+        rows = await self._read(f"EXPLAIN QUERY PLAN {sql}", params)
+        return [row[3] for row in rows]

@@ -38,6 +38,12 @@ class InvalidInput(WriteRefused):
     code = "INVALID_INPUT"
 
 
+class Conflict(WriteRefused):
+    """A key that must be unique is taken."""
+
+    code = "INVALID_INPUT"
+
+
 class NotFound(WriteRefused):
     code = "NOT_FOUND"
 
