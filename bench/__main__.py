@@ -1,4 +1,5 @@
-"""`python -m bench`: statements per request, query plans, then HTTP throughput.
+"""`python -m bench`: statements per request, query plans, HTTP throughput, then writes
+and live delivery.
 
 The SQL counts and plans come from inside this process; the throughput from a real server
 in another, so that the load generator and the server do not share an event loop.
@@ -15,11 +16,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bench import dataset, inprocess, plans
+from bench import dataset, delivery, inprocess, plans
 from bench.load import CLIENTS, pick_generator
+from bench.posting import new_secret
 from bench.queries import WORKLOADS, checked_data, count_comments
-from bench.report import Row, markdown
+from bench.report import Row, markdown, writes_and_delivery
 from bench.server import running_server
+from bench.writes import WRITERS, measure_writes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,13 +53,25 @@ def main() -> None:
         print(asyncio.run(plans.page_plans(database, big.thread_key, big.first, big.replies_first)))
 
         generator = pick_generator(workdir)
-        with running_server(url, workdir / "server.log") as base_url:
-            rows = _load_all(generator, f"{base_url}/graphql", counted, seconds)
+        delivery.raise_open_file_limit()  # before the server starts, so that it inherits it
+        secret = new_secret()
+        env = {
+            "THREADQL_JWT_SECRET": secret,
+            "THREADQL_SUBSCRIBER_QUEUE": str(delivery.SUBSCRIBER_QUEUE),
+        }
+        with running_server(url, workdir / "server.log", env) as base_url:
+            graphql_url = f"{base_url}/graphql"
+            rows = _load_all(generator, graphql_url, counted, seconds)
+            print(f"W4 addComment: {WRITERS} writers, {seconds:g} s …", flush=True)
+            writes = asyncio.run(measure_writes(graphql_url, secret, seconds))
+            deliveries = asyncio.run(delivery.measure_delivery(graphql_url, secret))
 
-    table = markdown(rows, generator.name, seconds)
-    print(f"\n{table}", end="")
+    tables = (
+        markdown(rows, generator.name, seconds) + "\n" + writes_and_delivery(writes, deliveries)
+    )
+    print(f"\n{tables}", end="")
     OUT.mkdir(exist_ok=True)
-    (OUT / "results.md").write_text(table, encoding="utf-8")
+    (OUT / "results.md").write_text(tables, encoding="utf-8")
 
 
 def _load_all(

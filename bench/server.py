@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -31,10 +31,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, log: Path) -> Iterator[str]:
-    """Yield the base URL once /healthz answers; stop the server however the block ends."""
+def running_server(
+    database_url: str, log: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Yield the base URL once /healthz answers; stop the server however the block ends.
+
+    `extra_env` adds settings, such as THREADQL_JWT_SECRET; the server inherits this
+    process's limits, its open-file limit among them.
+    """
     port = free_port()
-    env = {**os.environ, "THREADQL_DATABASE_URL": database_url, "THREADQL_DEMO": "false"}
+    env = {
+        **os.environ,
+        "THREADQL_DATABASE_URL": database_url,
+        "THREADQL_DEMO": "false",
+        **(extra_env or {}),
+    }
     command = [sys.executable, "-c", _SERVE, "serve", "--host", HOST, "--port", str(port)]
     with log.open("wb") as output:
         # The access log goes to a file: an unread pipe would fill up and stall the server.

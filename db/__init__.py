@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from db.postgres import PostgresStorage
 from db.sqlite import SQLiteStorage
 
 if TYPE_CHECKING:
@@ -19,4 +20,6 @@ def open_storage(url: str) -> Storage:
         if not path:
             raise ValueError(f"a SQLite URL names a file: sqlite:///path/to/file.db, not {url!r}")
         return SQLiteStorage(path)
+    if parts.scheme in ("postgresql", "postgres"):
+        return PostgresStorage(url)
     raise ValueError(f"unsupported database URL scheme {parts.scheme!r} in {url!r}")

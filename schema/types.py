@@ -141,7 +141,7 @@ class Comment(Node):
 
     @strawberry.field(description="False for anonymous readers.")
     async def viewer_has_liked(self, info: Info) -> bool:
-        if info.context.viewer is None or not self.row.visible:
+        if info.context.viewer is None:
             return False
         return await info.context.loaders.liked.load((self.row.thread_id, self.row.id))
 

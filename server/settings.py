@@ -87,9 +87,9 @@ class Settings:
                 f"{PREFIX}DATABASE_URL must be sqlite:///path or postgresql://…,"
                 f" not {self.database_url!r}"
             )
-        if self.database_url.startswith(("postgresql://", "postgres://")):
+        if self.broker_url != "memory://" and not self.broker_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
             raise SettingsError(
-                f"{PREFIX}DATABASE_URL: this build stores data in SQLite only (sqlite:///path)"
+                f"{PREFIX}BROKER_URL must be memory:// or redis://…, not {self.broker_url!r}"
             )
-        if self.broker_url != "memory://":
-            raise SettingsError(f"{PREFIX}BROKER_URL: this build has the memory:// broker only")

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -10,9 +14,10 @@ from db.render import render_html, render_text
 from db.rows import NewComment
 from server.app import create_app
 from server.settings import Settings
+from tests.services import POSTGRES_ADMIN, unavailable
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from datetime import datetime
     from pathlib import Path
 
@@ -37,14 +42,58 @@ def new_comment(
     )
 
 
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database for this run, dropped at its end; each test works in a schema of its own."""
+    name = f"threadql_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    def run(statement: str) -> None:
+        """On a thread of its own: the fixture may be set up inside a running event loop."""
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, admin(statement)).result()
+
+    try:
+        run(f"CREATE DATABASE {name}")
+    except (OSError, asyncpg.PostgresError) as error:
+        unavailable("PostgreSQL", error)
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/threadql.db"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    base = request.getfixturevalue("postgres_database")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        yield f"{base}?search_path={schema}"
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
 async def storage(database_url: str) -> AsyncIterator[Storage]:
-    """An open, migrated storage on a fresh SQLite file."""
+    """An open, migrated storage on a fresh database."""
     store = open_storage(database_url)
     await store.open()
     await store.migrate()
@@ -53,9 +102,9 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
 
 
 @pytest.fixture
-async def app(database_url: str) -> AsyncIterator[Starlette]:
-    """The whole application on a fresh SQLite file with the demo thread, lifespan running."""
-    application = create_app(Settings(database_url=database_url))
+async def app(database_url: str, tmp_path: Path) -> AsyncIterator[Starlette]:
+    """The whole application on a fresh database with the demo thread, lifespan running."""
+    application = create_app(Settings(database_url=database_url, data_dir=str(tmp_path)))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from db.sqlite import SQLiteStorage
+from db.sql import SQLStorage
 from server import auth
 from server.settings import Settings
 from tests.live import live_server
@@ -22,10 +22,8 @@ ADD = """mutation ($input: AddCommentInput!) {
 }"""
 
 
-async def test_two_hundred_concurrent_comments_all_land(tmp_path: Path) -> None:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/busy.db", jwt_secret=SECRET, data_dir=str(tmp_path)
-    )
+async def test_two_hundred_concurrent_comments_all_land(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=database_url, jwt_secret=SECRET, data_dir=str(tmp_path))
     tokens = [auth.mint(SECRET, sub=f"writer-{n}", name=f"Writer {n}") for n in range(20)]
     async with (
         live_server(settings) as live,
@@ -74,21 +72,19 @@ async def test_two_hundred_concurrent_comments_all_land(tmp_path: Path) -> None:
         assert replies == [1 + 50, 1 + 50, 1 + 50]  # each demo comment had one reply already
 
         storage = live.app.state.storage
-        assert isinstance(storage, SQLiteStorage)
+        assert isinstance(storage, SQLStorage)
         stored = await storage._read("SELECT COUNT(*) FROM comments")
         assert stored[0][0] == 228
 
 
-async def test_reads_do_not_wait_for_an_open_write(tmp_path: Path) -> None:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/rw.db", jwt_secret=SECRET, data_dir=str(tmp_path)
-    )
+async def test_reads_do_not_wait_for_an_open_write(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=database_url, jwt_secret=SECRET, data_dir=str(tmp_path))
     async with (
         live_server(settings) as live,
         httpx.AsyncClient(base_url=live.url, timeout=30) as http,
     ):
         storage = live.app.state.storage
-        assert isinstance(storage, SQLiteStorage)
+        assert isinstance(storage, SQLStorage)
         query = {"query": '{ thread(key: "demo") { title commentCount } }'}
         with pytest.raises(RuntimeError, match="roll back"):
             async with storage._transaction():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from db.demo import load_demo
 from db.rows import CommentOrder, PageRequest
 from db.sqlite import SQLiteStorage
 from db.synthetic import generate_thread, tree_size
@@ -66,9 +67,12 @@ async def test_many_threads_with_comments_batch_per_level(
     assert count == 3  # threads, their top levels together, all their replies together
 
 
-async def test_page_queries_use_indexes(app: Starlette) -> None:
-    storage = app.state.storage
-    assert isinstance(storage, SQLiteStorage)
+async def test_page_queries_use_indexes(sqlite_url: str) -> None:
+    """SQLite's plans for every page shape; PostgreSQL has the same indexes."""
+    storage = SQLiteStorage(sqlite_url.removeprefix("sqlite:///"))
+    await storage.open()
+    await storage.migrate()
+    await load_demo(storage)
     plans: list[str] = []
 
     async def capture(sql: str, params: object) -> None:
@@ -93,6 +97,7 @@ async def test_page_queries_use_indexes(app: Starlette) -> None:
         await storage.comment_pages([PageRequest(thread.id, p, order, after, 2) for p in (1, 3)])
     await storage.comments_by_ids([(thread.id, 1), (thread.id, 4)])
     storage._read = original  # type: ignore[method-assign]
+    await storage.close()
 
     assert plans
     full_scans = [p for p in plans if re.match(r"SCAN (c|comments|t|threads|u|users)\b", p)]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from db import migrations, open_storage
+from db.postgres import PostgresStorage
+from db.sql import SQLStorage
 from db.sqlite import SQLiteStorage
 from db.storage import NotFound
 from tests.conftest import new_comment
@@ -20,33 +22,31 @@ if TYPE_CHECKING:
 
 async def test_migrations_apply_once_and_are_recorded(database_url: str) -> None:
     storage = open_storage(database_url)
+    assert isinstance(storage, SQLStorage)
     await storage.open()
     try:
-        assert await storage.migrate() == [m.name for m in migrations.load("sqlite")]
+        assert await storage.pending_migrations() == ["0001_initial.sql"]
+        assert await storage.migrate() == [m.name for m in migrations.load(storage.dialect)]
         assert await storage.migrate() == []
-        assert isinstance(storage, SQLiteStorage)
         assert await storage.pending_migrations() == []
     finally:
         await storage.close()
 
 
 async def test_a_failing_migration_leaves_nothing_behind(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = migrations.Migration(2, "0002_broken.sql", "CREATE TABLE half (x);\nNOT SQL;")
-    real = migrations.load("sqlite")
+    assert isinstance(storage, SQLStorage)
+    broken = migrations.Migration(2, "0002_broken.sql", "CREATE TABLE half (x INTEGER);\nNOT SQL;")
+    real = migrations.load(storage.dialect)
     monkeypatch.setattr(migrations, "load", lambda dialect: [*real, broken])
-    storage = SQLiteStorage(database_url.removeprefix("sqlite:///"))
-    await storage.open()
-    try:
-        with pytest.raises(Exception, match="syntax error"):
-            await storage.migrate()
-        assert await storage.pending_migrations() == ["0002_broken.sql"]
-        tables = await storage._read("SELECT name FROM sqlite_master WHERE name = 'half'")
-        assert tables == []
-        assert not storage.writer.in_transaction
-    finally:
-        await storage.close()
+    with pytest.raises(Exception, match="syntax error"):
+        await storage.migrate()
+    assert await storage.pending_migrations() == ["0002_broken.sql"]
+    with pytest.raises(Exception, match="half"):
+        await storage._read("SELECT COUNT(*) FROM half")
+    thread = await storage.create_thread("after", "After", None, datetime.now(UTC))
+    assert thread.key == "after", "the storage still writes after the failed migration"
 
 
 async def pragma(conn: aiosqlite.Connection, statement: str) -> object:
@@ -54,12 +54,16 @@ async def pragma(conn: aiosqlite.Connection, statement: str) -> object:
     return next(iter(rows))[0]
 
 
-async def test_connections_use_wal_foreign_keys_and_a_busy_timeout(storage: Storage) -> None:
-    assert isinstance(storage, SQLiteStorage)
+async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
+    sqlite_url: str,
+) -> None:
+    storage = SQLiteStorage(sqlite_url.removeprefix("sqlite:///"))
+    await storage.open()
     for conn in [storage.writer, *storage._readers]:
         assert await pragma(conn, "PRAGMA journal_mode") == "wal"
         assert await pragma(conn, "PRAGMA foreign_keys") == 1
         assert await pragma(conn, "PRAGMA busy_timeout") == 5000
+    await storage.close()
 
 
 async def test_inserts_keep_every_count(storage: Storage) -> None:
@@ -104,6 +108,7 @@ async def test_a_reply_to_another_thread_is_refused_and_nothing_is_kept(storage:
 
 def test_database_urls() -> None:
     assert isinstance(open_storage("sqlite:///data/x.db"), SQLiteStorage)
+    assert isinstance(open_storage("postgresql://localhost/threadql"), PostgresStorage)
     with pytest.raises(ValueError, match="names a file"):
         open_storage("sqlite://")
     with pytest.raises(ValueError, match="unsupported"):

@@ -16,7 +16,7 @@ from server.settings import Settings
 from tests.live import GraphQLWebSocket, LiveServer, live_server
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
 SECRET = "a test secret that is long enough for HS256 signing"
@@ -39,10 +39,18 @@ def token(sub: str = "reader", name: str = "Rea Der") -> str:
     return auth.mint(SECRET, sub=sub, name=name)
 
 
+async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Wait for the server to catch up; the assertions after it say what must hold."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+
+
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
+async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/live.db",
+        database_url=database_url,
         jwt_secret=SECRET,
         data_dir=str(tmp_path),
         subscriber_queue=QUEUE,
@@ -94,7 +102,7 @@ async def test_a_reply_reaches_a_subscriber_with_author_and_parent(
     thread_id, top = await demo_ids(poster)
     async with GraphQLWebSocket.connect(live.ws_url) as ws:
         operation = await ws.subscribe(ADDED, {"thread": thread_id})
-        await asyncio.sleep(0.1)  # let the subscription register before posting
+        await until(lambda: live.app.state.broker.subscriber_count() == 1)
         reply = await poster.add("Welcome back!", parentId=top[0])
         data = await asyncio.wait_for(ws.next_data(operation), 10)
     comment = data["commentAdded"]
@@ -113,7 +121,7 @@ async def test_ancestor_id_filters_to_the_subtree_at_any_depth(
     child = await poster.add("child", parentId=top[1])
     async with GraphQLWebSocket.connect(live.ws_url, token=token()) as ws:
         operation = await ws.subscribe(ADDED, {"thread": thread_id, "ancestor": top[1]})
-        await asyncio.sleep(0.1)
+        await until(lambda: live.app.state.broker.subscriber_count() == 1)
         await poster.add("elsewhere", parentId=top[0])
         await poster.add("top level")
         grandchild = await poster.add("grandchild", parentId=child)
@@ -130,7 +138,7 @@ async def test_comment_updated_sees_an_edit_and_a_like(live: LiveServer, poster:
     liker = Poster(live, token())
     async with GraphQLWebSocket.connect(live.ws_url, token=token()) as ws:
         operation = await ws.subscribe(UPDATED, {"thread": thread_id})
-        await asyncio.sleep(0.1)
+        await until(lambda: live.app.state.broker.subscriber_count() == 1)
         await poster.query(
             "mutation ($i: EditCommentInput!) { editComment(input: $i) { errors { code } } }",
             {"i": {"commentId": mine, "body": "first"}},
@@ -167,7 +175,7 @@ async def test_a_stalled_subscriber_is_cut_off_and_others_keep_receiving(
     ):
         stalled_operation = await stalled.subscribe(ADDED, {"thread": thread_id})
         operation = await reader.subscribe(ADDED, {"thread": thread_id})
-        await asyncio.sleep(0.1)
+        await until(lambda: broker.subscriber_count() == 2)
         assert broker.subscriber_count() == 2
         posted: list[str] = []
         received: list[str] = []
@@ -206,18 +214,15 @@ async def test_subscribing_and_leaving_a_thousand_times_leaves_nothing(
             operation = await ws.subscribe(ADDED, {"thread": thread_id})
             await ws.complete(operation)
         last = await ws.subscribe(ADDED, {"thread": thread_id})
+        await until(lambda: broker.subscriber_count() == 1)
         reply = await poster.add("after the churn")
         assert (await asyncio.wait_for(ws.next_data(last), 10))["commentAdded"]["id"] == reply
-        assert broker.subscriber_count() == 1
         for _ in range(3):  # sockets dropped with subscriptions still open
             async with GraphQLWebSocket.connect(live.ws_url) as dropped:
                 await dropped.subscribe(ADDED, {"thread": thread_id})
                 await dropped.subscribe(UPDATED, {"thread": thread_id})
                 await asyncio.sleep(0.05)
-    for _ in range(200):
-        if broker.subscriber_count() == 0 and len(asyncio.all_tasks()) <= baseline:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: broker.subscriber_count() == 0 and len(asyncio.all_tasks()) <= baseline)
     assert broker.subscriber_count() == 0
     assert len(asyncio.all_tasks()) <= baseline
 
