@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from db.render import render_html, render_text
 from db.rows import NewComment
+from db.storage import Conflict
 
 if TYPE_CHECKING:
     from db.storage import Storage
@@ -34,9 +35,13 @@ async def load_demo(storage: Storage) -> bool:
         return False
     data = fixture()
     meta = data["thread"]
-    thread = await storage.create_thread(
-        meta["key"], meta["title"], meta["url"], datetime.fromisoformat(meta["createdAt"])
-    )
+    try:
+        thread = await storage.create_thread(
+            meta["key"], meta["title"], meta["url"], datetime.fromisoformat(meta["createdAt"])
+        )
+    except Conflict:
+        return False  # another process, starting beside this one, is loading it
+
     authors: dict[str, int] = {}
     for item in data["comments"]:
         if item["author"] not in authors:

@@ -123,6 +123,7 @@ class ThreadRef:
     key: str | None = None
     title: str | None = None
     url: str | None = None
+    field: str = "threadId"  # the input that named the thread, for refusals
 
 
 @dataclass(frozen=True, slots=True)

@@ -472,9 +472,9 @@ class SQLStorage(ABC):
                 return await self._thread_for_comment(thread)  # created meanwhile elsewhere
         locked = await self._lock_thread(thread_id)
         if locked is None:
-            raise NotFound("no thread has this id", "threadId")
+            raise NotFound("no thread has this id", thread.field)
         if locked:
-            raise ThreadLocked("this thread is locked: it takes no new comments", "threadId")
+            raise ThreadLocked("this thread is locked: it takes no new comments", thread.field)
         return thread_id
 
     async def edit_comment(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,19 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     from db.migrations import Migration
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script, split where SQLite itself sees one end."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
 class SQLiteStorage(SQLStorage):
@@ -97,7 +111,9 @@ class SQLiteStorage(SQLStorage):
         return format_time(moment)
 
     async def _apply(self, migration: Migration) -> bool:
-        async with self._write_lock:
+        # Statement by statement inside one immediate transaction: another process
+        # migrating the same file waits, then finds the migration applied.
+        async with self._transaction():
             await self._write(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -107,19 +123,12 @@ class SQLiteStorage(SQLStorage):
             )
             if done:
                 return False
-            now = format_time(datetime.now(UTC))
-            script = (
-                f"BEGIN IMMEDIATE;\n{migration.sql}\n"
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES "
-                f"({migration.version}, '{migration.name}', '{now}');\nCOMMIT;"
+            for statement in _statements(migration.sql):
+                await self._write(statement)
+            await self._write(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, format_time(datetime.now(UTC))),
             )
-            try:
-                self.statements += 1
-                await self.writer.executescript(script)
-            except BaseException:
-                if self.writer.in_transaction:
-                    await self.writer.rollback()
-                raise
             return True
 
     async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:

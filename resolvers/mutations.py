@@ -70,7 +70,7 @@ async def add_comment(
             key=validation.text(thread_key, "threadKey", validation.MAX_KEY), title=title or None
         )
     elif parent is not None:
-        thread = ThreadRef(id=parent[0])
+        thread = ThreadRef(id=parent[0], field="parentId")
     else:
         raise InvalidInput("give `threadId`, `threadKey` or `parentId`", "threadId")
     comment = NewComment(
