@@ -519,10 +519,10 @@ class SQLStorage(ABC):
             author = comment.author.id if comment.author else None
             if state is CommentState.REMOVED and not actor.moderator:
                 raise Forbidden("only a moderator can remove a comment", "commentId")
+            if not comment.visible:
+                return comment  # hiding twice changes nothing; a deleted comment has no author
             if state is CommentState.DELETED and not (actor.moderator or author == actor.user_id):
                 raise Forbidden("only the author or a moderator can delete a comment", "commentId")
-            if not comment.visible:
-                return comment
             if state is CommentState.DELETED:
                 # What its author deleted is gone, revisions included; the place stays.
                 await self._write(

@@ -66,9 +66,8 @@ async def add_comment(
         thread = ThreadRef(id=validation.thread_id(thread_id))
     elif thread_key is not None:
         title = thread_title and validation.text(thread_title, "threadTitle", validation.MAX_TITLE)
-        thread = ThreadRef(
-            key=validation.text(thread_key, "threadKey", validation.MAX_KEY), title=title or None
-        )
+        key = validation.text(thread_key, "threadKey", validation.MAX_KEY)
+        thread = ThreadRef(key=key, title=title or None, field="threadKey")
     elif parent is not None:
         thread = ThreadRef(id=parent[0], field="parentId")
     else:
