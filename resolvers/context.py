@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 # 1013, "try again later": clients of graphql-transport-ws reconnect on it.
-SLOW_SUBSCRIBER_CODE = 1013
+MISSED_UPDATES_CODE = 1013
 _closing: set[asyncio.Future[None]] = set()
 
 
@@ -32,7 +32,9 @@ async def _close(websocket: WebSocket) -> None:
     """Say why, if the socket still takes a frame; a client that reads nothing is cut off
     by the server's keep-alive pings instead."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        await websocket.close(code=SLOW_SUBSCRIBER_CODE, reason="too far behind: reconnect")
+        await websocket.close(
+            code=MISSED_UPDATES_CODE, reason="live updates were missed: reconnect and reload"
+        )
 
 
 @dataclass
@@ -55,8 +57,9 @@ class Context:
         self.loaders = Loaders(self.storage, self.viewer.id if self.viewer else None)
         return self.loaders
 
-    def close_slow_subscriber(self) -> None:
-        """Cut off a WebSocket whose subscriber fell behind; the client may reconnect."""
+    def close_for_missed_updates(self) -> None:
+        """Close a WebSocket whose subscriber missed events (it fell behind, or the broker
+        dropped), so that the client reconnects and reloads."""
         if isinstance(self.request, WebSocket):
             task = asyncio.ensure_future(_close(self.request))
             _closing.add(task)

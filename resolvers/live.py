@@ -26,7 +26,7 @@ async def comment_events(
         raise BadUserInput("`ancestorId` is a comment of another thread")
     if await context.fresh_loaders().thread.load(thread_id) is None:
         raise BadUserInput("no thread has this `threadId`")
-    async with context.broker.subscribe(thread_id, context.close_slow_subscriber) as events:
+    async with context.broker.subscribe(thread_id, context.close_for_missed_updates) as events:
         async for event in events:
             if event.kind is not kind:
                 continue

@@ -15,8 +15,9 @@ from db.demo import load_demo
 from schema import schema
 from server.auth import Authenticator, secret_for
 from server.avatars import avatar
-from server.broker import MemoryBroker
+from server.broker import Broker, MemoryBroker
 from server.graphql import GraphQLView
+from server.redis_broker import RedisBroker
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,10 +31,17 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def open_broker(settings: Settings) -> Broker:
+    """In-process fan-out, or Redis pub/sub shared by every process of a deployment."""
+    if settings.broker_url == "memory://":
+        return MemoryBroker(settings.subscriber_queue)
+    return RedisBroker(settings.broker_url, settings.subscriber_queue, settings.broker_prefix)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     storage = open_storage(settings.database_url)
-    broker = MemoryBroker(settings.subscriber_queue)
+    broker = open_broker(settings)
     secret = secret_for(settings.jwt_secret, Path(settings.data_dir))
     authenticator = Authenticator(secret, storage)
 
@@ -44,8 +52,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await storage.migrate()
             if settings.demo:
                 await load_demo(storage)
+            if isinstance(broker, RedisBroker):
+                await broker.start()
             yield
         finally:
+            if isinstance(broker, RedisBroker):
+                await broker.close()
             await storage.close()
 
     graphql = GraphQLView(schema, storage, broker, authenticator, settings)

@@ -47,6 +47,7 @@ _RANGES = {
 class Settings:
     database_url: str = "sqlite:///data/threadql.db"
     broker_url: str = "memory://"
+    broker_prefix: str = "threadql:"  # Redis channel names start with it
     jwt_secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

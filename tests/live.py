@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
+import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,17 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from server.settings import Settings
+
+
+# `threadql` as a subprocess, from this interpreter and its environment.
+THREADQL = [sys.executable, "-c", "from server.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass

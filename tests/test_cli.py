@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -15,11 +13,10 @@ import pytest
 
 from schema import schema
 from server import auth
+from tests.live import THREADQL, free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-THREADQL = [sys.executable, "-c", "from server.cli import main; main()"]
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -31,13 +28,6 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
         timeout=60,
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_migrate_then_nothing_to_do(tmp_path: Path) -> None:
