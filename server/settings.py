@@ -40,6 +40,19 @@ _RANGES = {
     "max_body_length": (1, 1_000_000),
     "max_depth": (0, 10_000),
     "subscriber_queue": (1, 100_000),
+    "max_nodes": (1, 10_000_000),
+    "max_query_depth": (1, 1_000),
+    "max_aliases": (0, 10_000),
+    "max_tokens": (1, 1_000_000),
+    "max_directives": (0, 10_000),
+    "max_document_bytes": (1, 10_000_000),
+    "max_request_bytes": (1, 100_000_000),
+    "max_message_bytes": (1, 100_000_000),
+    "max_operations": (1, 100_000),
+    "comments_per_minute": (1, 1_000_000),
+    "comment_burst": (1, 1_000_000),
+    "likes_per_minute": (1, 1_000_000),
+    "like_burst": (1, 1_000_000),
 }
 
 
@@ -58,6 +71,22 @@ class Settings:
     max_body_length: int = 10_000  # characters
     max_depth: int = 0  # deepest reply level; 0 for no limit
     subscriber_queue: int = 100  # events a subscriber may fall behind before it is cut off
+    # Limits on what one request may ask; refused before anything runs.
+    max_nodes: int = 10_000  # worst-case nodes a query can return, from its `first` arguments
+    max_query_depth: int = 24  # nested selections; the demo thread's full nesting fits
+    max_aliases: int = 15
+    max_tokens: int = 1_000
+    max_directives: int = 50
+    max_document_bytes: int = 16_384  # the query text
+    max_request_bytes: int = 65_536  # an HTTP body, answered 413 when larger
+    max_message_bytes: int = 65_536  # a WebSocket message
+    max_operations: int = 100  # operations at once on one WebSocket
+    # Rate limits per signed-in user (per client address when anonymous): token buckets.
+    rate_limits: bool = True
+    comments_per_minute: int = 20  # one every 3 s
+    comment_burst: int = 5
+    likes_per_minute: int = 120  # two a second
+    like_burst: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,7 +99,7 @@ class Settings:
                 continue
             if field.name in _RANGES:
                 values[field.name] = _integer(name, raw, *_RANGES[field.name])
-            elif field.name == "demo":
+            elif field.name in ("demo", "rate_limits"):
                 values[field.name] = _boolean(name, raw)
             else:
                 values[field.name] = raw
