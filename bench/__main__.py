@@ -1,35 +1,39 @@
-"""`python -m bench`: statements per request, query plans, HTTP throughput, then writes
-and live delivery.
+"""`python -m bench`: statements per request, query plans, HTTP throughput, writes and live
+delivery, on SQLite and on PostgreSQL, then delivery across two processes through Redis.
 
-The SQL counts and plans come from inside this process; the throughput from a real server
-in another, so that the load generator and the server do not share an event loop.
+PostgreSQL or Redis, when it cannot be used, is skipped with the reason printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
-from bench import dataset, delivery, inprocess, plans
-from bench.load import CLIENTS, pick_generator
+from bench import delivery, report
+from bench.backend import Backend, Results, Setup, measure
+from bench.crossprocess import LABEL as W6_LABEL
+from bench.dataset import sqlite_url
+from bench.load import pick_generator
 from bench.posting import new_secret
-from bench.queries import WORKLOADS, checked_data, count_comments
-from bench.report import Row, markdown, writes_and_delivery
-from bench.server import running_server
-from bench.writes import WRITERS, measure_writes
+from bench.services import (
+    POSTGRES_ADMIN,
+    REDIS,
+    Unavailable,
+    postgres_version,
+    redis_version,
+    throwaway_database,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from bench.load import LoadGenerator
+    from collections.abc import Callable
 
 OUT = Path(__file__).parent / "out"
+POSTGRES_ROWS = "the PostgreSQL rows"
+REDIS_ROWS = f"the {W6_LABEL.split()[0]} rows"
 
 
 def main() -> None:
@@ -37,65 +41,77 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="load duration per workload (default 10)"
     )
-    seconds: float = parser.parse_args().seconds
+    parser.add_argument(
+        "--postgres",
+        default=POSTGRES_ADMIN,
+        help=f"a database to connect to while creating and dropping the bench's own"
+        f" (default {POSTGRES_ADMIN})",
+    )
+    parser.add_argument("--redis", default=REDIS, help=f"Redis for W6 (default {REDIS})")
+    args = parser.parse_args()
+    seconds: float = args.seconds
     if seconds <= 0:
         parser.error("--seconds must be positive")
 
+    started = time.monotonic()
+    services = [f"SQLite {sqlite3.sqlite_version}"]
+    skips: list[str] = []
+    postgres = _check(postgres_version, args.postgres, POSTGRES_ROWS, services, skips)
+    redis = _check(redis_version, args.redis, REDIS_ROWS, services, skips)
+
+    results: list[Results] = []
     with tempfile.TemporaryDirectory(prefix="threadql-bench-") as tmp:
         workdir = Path(tmp)
-        database = workdir / "bench.db"
-        print(f"preparing {database} …", flush=True)
-        asyncio.run(dataset.prepare(database))
+        delivery.raise_open_file_limit()  # before any server starts, so that each inherits it
+        setup = Setup(workdir, pick_generator(workdir), new_secret(), seconds, redis)
+        sqlite = Backend("SQLite", sqlite_url(workdir / "bench.db"), "sqlite")
+        results.append(measure(sqlite, setup, local_delivery=True))
+        if postgres is not None:
+            try:
+                with throwaway_database(postgres) as url:
+                    postgresql = Backend("PostgreSQL", url, "postgresql")
+                    results.append(measure(postgresql, setup, local_delivery=False))
+            except Unavailable as error:
+                _skip(POSTGRES_ROWS, error, skips)
 
-        url = dataset.database_url(database)
-        counted = asyncio.run(inprocess.count_statements(url, WORKLOADS))
-        big = WORKLOADS[1]
-        print(asyncio.run(plans.page_plans(database, big.thread_key, big.first, big.replies_first)))
-
-        generator = pick_generator(workdir)
-        delivery.raise_open_file_limit()  # before the server starts, so that it inherits it
-        secret = new_secret()
-        env = {
-            "THREADQL_JWT_SECRET": secret,
-            "THREADQL_SUBSCRIBER_QUEUE": str(delivery.SUBSCRIBER_QUEUE),
-        }
-        with running_server(url, workdir / "server.log", env) as base_url:
-            graphql_url = f"{base_url}/graphql"
-            rows = _load_all(generator, graphql_url, counted, seconds)
-            print(f"W4 addComment: {WRITERS} writers, {seconds:g} s …", flush=True)
-            writes = asyncio.run(measure_writes(graphql_url, secret, seconds))
-            deliveries = asyncio.run(delivery.measure_delivery(graphql_url, secret))
-
-    tables = (
-        markdown(rows, generator.name, seconds) + "\n" + writes_and_delivery(writes, deliveries)
-    )
+    tables = _tables(results, setup.generator.name, seconds, ", ".join(services), skips)
     print(f"\n{tables}", end="")
     OUT.mkdir(exist_ok=True)
     (OUT / "results.md").write_text(tables, encoding="utf-8")
+    print(f"\nThe bench took {time.monotonic() - started:.0f} s.")
 
 
-def _load_all(
-    generator: LoadGenerator, url: str, counted: Sequence[inprocess.Counted], seconds: float
-) -> list[Row]:
-    rows = []
-    for workload, count in zip(WORKLOADS, counted, strict=True):
-        body = json.dumps(workload.body).encode("utf-8")
-        _check_over_http(url, body, count.comments)
-        print(f"loading {workload.name}: {CLIENTS} clients, {seconds:g} s …", flush=True)
-        load = generator.run(url, body, seconds)
-        rows.append(Row(workload.name, count.comments, count.statements, load))
-    return rows
+def _check(
+    version: Callable[[str], str], url: str, rows: str, services: list[str], skips: list[str]
+) -> str | None:
+    """`url` if its service answers, noting its version; otherwise None, noting why."""
+    try:
+        services.append(version(url))
+    except Unavailable as error:
+        _skip(rows, error, skips)
+        return None
+    return url
 
 
-def _check_over_http(url: str, body: bytes, comments: int) -> None:
-    """The load generators look at status codes only, so the answer itself is checked first."""
-    response = httpx.post(
-        url, content=body, headers={"content-type": "application/json"}, timeout=60
+def _skip(rows: str, error: Unavailable, skips: list[str]) -> None:
+    skips.append(f"{rows}: {error}")
+    print(f"Skipping {rows}: {error}", flush=True)
+
+
+def _tables(
+    results: list[Results], generator: str, seconds: float, services: str, skips: list[str]
+) -> str:
+    reads = [row for r in results for row in r.reads]
+    writes = [(r.backend, r.writes) for r in results]
+    deliveries = [
+        report.Deliveries(report.W5_LABEL, r.backend, r.local) for r in results if r.local
+    ] + [report.Deliveries(W6_LABEL, r.backend, r.cross) for r in results if r.cross]
+    return (
+        report.markdown(reads, generator, seconds, services)
+        + "\n"
+        + report.writes_and_delivery(writes, deliveries)
+        + ("\n" + report.skipped(skips) if skips else "")
     )
-    response.raise_for_status()
-    returned = count_comments(checked_data(response.json()))
-    if returned != comments:
-        raise RuntimeError(f"the server returned {returned} comments, in-process {comments}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from db import open_storage
 from db.demo import load_demo
+from db.postgres import PostgresStorage
 from db.synthetic import generate_thread, tree_size
 
 if TYPE_CHECKING:
@@ -18,20 +19,25 @@ BIG_TOP_LEVEL = 625
 BIG_FANOUT = (3, 2, 1)
 
 
-def database_url(path: Path) -> str:
+def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-async def prepare(path: Path) -> None:
-    storage = open_storage(database_url(path))
+async def prepare(url: str) -> None:
+    """Migrate, load both threads, and on PostgreSQL gather the planner's statistics, as
+    autovacuum would soon after such a load, so that every request sees the same plans."""
+    storage = open_storage(url)
     await storage.open()
     try:
         await storage.migrate()
         if not await load_demo(storage):
-            raise RuntimeError(f"{path} already holds threads; the bench needs a fresh database")
+            raise RuntimeError("the database already holds threads; the bench needs a fresh one")
         thread = await generate_thread(storage, BIG_THREAD, BIG_TOP_LEVEL, BIG_FANOUT)
         expected = tree_size(BIG_TOP_LEVEL, BIG_FANOUT)
         if thread.comment_count != expected:
             raise RuntimeError(f"{BIG_THREAD} has {thread.comment_count} comments, not {expected}")
+        if isinstance(storage, PostgresStorage):
+            async with storage.pool.acquire() as conn:
+                await conn.execute("ANALYZE")
     finally:
         await storage.close()

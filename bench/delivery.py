@@ -1,8 +1,8 @@
-"""W5: how long a new comment takes to reach 1, 100 and 1,000 WebSocket subscribers.
+"""W5 and W6: how long a new comment takes to reach 1, 100 and 1,000 WebSocket subscribers.
 
 Comments are posted one at a time, the next once every subscriber has the last, so each
 figure is the fan-out of one event rather than a backlog. Every subscriber must receive
-every comment exactly once.
+every comment exactly once. W5 subscribes on the server it posts to; W6 on another process.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     needed = max(n for n, _, _ in RUNS) + 100
     if soft != resource.RLIM_INFINITY and soft < needed:
-        raise RuntimeError(f"W5 needs {needed} open files per process; the limit is {soft}")
+        raise RuntimeError(f"delivery needs {needed} open files per process; the limit is {soft}")
     return soft
 
 
@@ -109,13 +109,16 @@ class Subscriber:
             tally[comment_id].check_in()
 
 
-async def measure_delivery(graphql_url: str, secret: str) -> list[DeliveryResult]:
-    ws_url = graphql_url.replace("http://", "ws://", 1)
+async def measure_delivery(
+    graphql_url: str, secret: str, *, subscribe_url: str | None = None, label: str = "W5"
+) -> list[DeliveryResult]:
+    """Post to `graphql_url`; subscribe there too, or at `subscribe_url` (another process)."""
+    ws_url = (subscribe_url or graphql_url).replace("http://", "ws://", 1)
     async with Poster(graphql_url, secret, "bench-poster", "Bench Poster") as poster:
         thread_id = (await poster.thread()).id
         results = []
         for subscribers, comments, budget in RUNS:
-            print(f"W5: {subscribers} subscribers, up to {comments} comments …", flush=True)
+            print(f"{label}: {subscribers} subscribers, up to {comments} comments …", flush=True)
             results.append(await _run(ws_url, poster, thread_id, subscribers, comments, budget))
         return results
 

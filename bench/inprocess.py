@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from bench.queries import checked_data, count_comments
+from bench.server import BENCH_SETTINGS
 from server.app import create_app
 from server.settings import Settings
 
@@ -25,7 +26,7 @@ class Counted:
 
 async def count_statements(url: str, workloads: Sequence[Workload]) -> list[Counted]:
     """Each workload once to warm caches, then once more with the storage's counter watched."""
-    app = create_app(Settings(database_url=url, demo=False))
+    app = create_app(Settings.from_env({**BENCH_SETTINGS, "THREADQL_DATABASE_URL": url}))
     results = []
     async with (
         app.router.lifespan_context(app),

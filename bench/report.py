@@ -19,72 +19,138 @@ if TYPE_CHECKING:
     from bench.load import LoadResult
     from bench.writes import WriteResult
 
+W4_LABEL = "W4 addComment, comments and replies"
+W5_LABEL = "W5 commentAdded delivery"
+
 
 @dataclass(frozen=True)
 class Row:
     workload: str
+    backend: str
     comments: int
     statements: int
     load: LoadResult
 
 
-def markdown(rows: Sequence[Row], generator: str, seconds: float) -> str:
+@dataclass(frozen=True)
+class Deliveries:
+    """One workload's delivery runs on one backend, 1 to 1,000 subscribers."""
+
+    workload: str
+    backend: str
+    results: Sequence[DeliveryResult]
+
+
+def markdown(rows: Sequence[Row], generator: str, seconds: float, services: str) -> str:
+    """W1 and W2: the first table, each workload's backends side by side."""
+    rows = sorted(rows, key=lambda r: r.workload.split()[0])  # stable: backends keep their order
     lines = [
-        "| workload | comments returned | SQL statements/request | median ms | p99 ms"
+        "| workload | backend | comments returned | SQL statements/request | median ms | p99 ms"
         " | requests/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.workload} | {r.comments} | {r.statements} | {r.load.median_ms:.2f}"
+        f"| {r.workload} | {r.backend} | {r.comments} | {r.statements} | {r.load.median_ms:.2f}"
         f" | {r.load.p99_ms:.2f} | {r.load.requests_per_second:.1f} |"
         for r in rows
     ]
     # p99 of a few dozen requests is close to their maximum, so the counts are shown.
-    measured = ", ".join(f"{r.load.requests} ({r.workload.split()[0]})" for r in rows)
+    measured = ", ".join(f"{r.load.requests} ({r.workload.split()[0]} {r.backend})" for r in rows)
     lines += [
         "",
         f"Load: {generator}, {seconds:g} s per workload against one uvicorn worker;"
-        f" Python {platform.python_version()}; {os.cpu_count()} CPUs.",
+        f" Python {platform.python_version()}; {os.cpu_count()} CPUs; {services}.",
         f"Requests measured: {measured}.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def writes_and_delivery(writes: WriteResult, deliveries: Sequence[DeliveryResult]) -> str:
-    """W4 and W5: the second table."""
-    w = writes
+def writes_and_delivery(
+    writes: Sequence[tuple[str, WriteResult]], deliveries: Sequence[Deliveries]
+) -> str:
+    """W4, W5 and W6: the second table."""
     lines = [
-        "| workload | connections | comments timed | median ms | p99 ms"
+        "| workload | backend | connections | comments timed | median ms | p99 ms"
         " | addComment median ms | comments/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| W4 addComment, comments and replies | {w.writers} writers | {w.comments}"
-        f" | {w.median_ms:.2f} | {w.p99_ms:.2f} | {w.median_ms:.2f}"
-        f" | {w.comments_per_second:.1f} |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| W5 commentAdded delivery | {d.subscribers:,} subscriber{'s' * (d.subscribers > 1)}"
-        f" | {d.comments} | {d.median_ms:.2f} | {d.p99_ms:.2f} | {d.mutation_median_ms:.2f} | |"
-        for d in deliveries
+        f"| {W4_LABEL} | {backend} | {w.writers} writers | {w.comments} | {w.median_ms:.2f}"
+        f" | {w.p99_ms:.2f} | {w.median_ms:.2f} | {w.comments_per_second:.1f} |"
+        for backend, w in writes
     ]
-    biggest = max(deliveries, key=lambda d: d.subscribers)
-    acked = w.count_after - w.count_before
     lines += [
-        "",
+        f"| {group.workload} | {group.backend}"
+        f" | {d.subscribers:,} subscriber{'s' * (d.subscribers > 1)} | {d.comments}"
+        f" | {d.median_ms:.2f} | {d.p99_ms:.2f} | {d.mutation_median_ms:.2f} | |"
+        for group in deliveries
+        for d in group.results
+    ]
+    lines += ["", _writes_note(writes)]
+    local = [g for g in deliveries if g.workload == W5_LABEL]
+    cross = [g for g in deliveries if g.workload != W5_LABEL]
+    if local:
+        lines += ["", _local_note(local)]
+    if cross:
+        lines += ["", _cross_note(cross)]
+    return "\n".join(lines) + "\n"
+
+
+def skipped(reasons: Sequence[str]) -> str:
+    """Rows left out, and why."""
+    return "".join(f"Skipped: {reason}\n" for reason in reasons)
+
+
+def _writes_note(writes: Sequence[tuple[str, WriteResult]]) -> str:
+    w = writes[0][1]
+    counts = "; ".join(
+        f"on {backend} from {r.count_before} to {r.count_after}, by the"
+        f" {r.count_after - r.count_before} comments acknowledged ({r.warmup_comments} in the"
+        " warm-up)"
+        for backend, r in writes
+    )
+    return (
         f"W4: median and p99 of the addComment round trip. {w.writers} writers, each signed in"
         " as its own user on its own keep-alive connection, posted for"
         f" {w.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up: about a third top-level comments,"
-        " the rest replies to the writer's own earlier comments. The demo thread's commentCount"
-        f" rose from {w.count_before} to {w.count_after}, by the {acked} comments acknowledged"
-        f" ({w.warmup_comments} in the warm-up); no response held an error.",
-        "",
+        f" the rest replies to the writer's own earlier comments. The demo thread's commentCount"
+        f" rose {counts}; no response held an error."
+    )
+
+
+def _local_note(groups: Sequence[Deliveries]) -> str:
+    return (
         "W5: median and p99 from sending addComment to a subscriber receiving the event, over"
-        f" every subscriber and comment ({', '.join(f'{d.deliveries:,}' for d in deliveries)}"
-        " deliveries). Anonymous commentAdded subscribers on the demo thread, connected"
-        f" {CONNECT_CONCURRENCY} at a time ({biggest.subscribers:,} in"
-        f" {biggest.connect_seconds:.1f} s); top-level comments posted one at a time, each once"
-        " every subscriber had the one before; every subscriber received every comment exactly"
-        f" once. THREADQL_SUBSCRIBER_QUEUE={SUBSCRIBER_QUEUE}. One Python process (asyncio,"
-        f" websockets {websockets_version}) reads every socket, so its own reading time is in"
-        " the figures.",
-    ]
-    return "\n".join(lines) + "\n"
+        f" every subscriber and comment (deliveries: {_deliveries(groups)}). Anonymous"
+        " commentAdded subscribers on the demo thread, connected"
+        f" {CONNECT_CONCURRENCY} at a time ({_connect_times(groups)}); top-level comments posted"
+        " one at a time, each once every subscriber had the one before; every subscriber"
+        f" received every comment exactly once. THREADQL_SUBSCRIBER_QUEUE={SUBSCRIBER_QUEUE}."
+        f" One Python process (asyncio, websockets {websockets_version}) reads every socket, so"
+        " its own reading time is in the figures."
+    )
+
+
+def _cross_note(groups: Sequence[Deliveries]) -> str:
+    return (
+        "W6: measured as W5, but across two `threadql serve` processes, A and B, on the same"
+        " database (the same SQLite file, or the same PostgreSQL database) with"
+        " THREADQL_BROKER_URL=redis://… and a THREADQL_BROKER_PREFIX of the run's own:"
+        " subscribers connected to B, comments posted to A, so every event went from A through"
+        f" Redis to B (deliveries: {_deliveries(groups)}; connecting {_connect_times(groups)})."
+        " Every subscriber received every comment exactly once."
+    )
+
+
+def _deliveries(groups: Sequence[Deliveries]) -> str:
+    return "; ".join(
+        f"{', '.join(f'{d.deliveries:,}' for d in g.results)} on {g.backend}" for g in groups
+    )
+
+
+def _connect_times(groups: Sequence[Deliveries]) -> str:
+    parts = []
+    for g in groups:
+        biggest = max(g.results, key=lambda d: d.subscribers)
+        parts.append(f"{biggest.subscribers:,} in {biggest.connect_seconds:.1f} s on {g.backend}")
+    return ", ".join(parts)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bench.queries import WORKLOADS
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
@@ -21,6 +23,14 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 # The console script's entry point, run by this interpreter so the venv needs no PATH.
 _SERVE = "from server.cli import main; main()"
+# Every server of the bench, in-process ones too: the dataset is prepared beforehand; no
+# rate limits, since W4's writers each post hundreds of comments a minute; and a node limit
+# that admits the heaviest workload.
+BENCH_SETTINGS = {
+    "THREADQL_DEMO": "false",
+    "THREADQL_RATE_LIMITS": "false",
+    "THREADQL_MAX_NODES": str(max(w.worst_case_nodes for w in WORKLOADS)),
+}
 
 
 def free_port() -> int:
@@ -43,7 +53,7 @@ def running_server(
     env = {
         **os.environ,
         "THREADQL_DATABASE_URL": database_url,
-        "THREADQL_DEMO": "false",
+        **BENCH_SETTINGS,
         **(extra_env or {}),
     }
     command = [sys.executable, "-c", _SERVE, "serve", "--host", HOST, "--port", str(port)]

@@ -56,6 +56,11 @@ CREATE TABLE comments (
 CREATE INDEX comments_by_parent_time ON comments (thread_id, parent_id, created_at, id);
 CREATE INDEX comments_by_parent_top ON comments (thread_id, parent_id, like_count DESC, created_at, id);
 CREATE INDEX comments_by_path ON comments (thread_id, path text_pattern_ops);
+-- A thread's top level in order: PostgreSQL does not order by the index above after
+-- `parent_id IS NULL`, so the top level has indexes of its own.
+CREATE INDEX comments_top_level_time ON comments (thread_id, created_at, id) WHERE parent_id IS NULL;
+CREATE INDEX comments_top_level_top ON comments (thread_id, like_count DESC, created_at, id)
+    WHERE parent_id IS NULL;
 
 CREATE TABLE likes (
     thread_id   BIGINT NOT NULL,
