@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
@@ -44,12 +45,26 @@ _BLOCK_END = re.compile(r"</(p|li|blockquote|pre)>|<hr\s*/?>")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
+def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
+    """A comment is shown on pages of other sites: a link without a scheme would resolve
+    against them, so only absolute http(s) and mailto links keep their target."""
+    if attribute != "href":
+        return value
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or (
+        parts.scheme != "mailto" and not parts.netloc
+    ):
+        return None
+    return value
+
+
 def render_html(body: str) -> str:
     """Markdown with raw HTML off, then an allow-list: nothing in a comment runs in a browser."""
     return nh3.clean(
         _markdown.render(body),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_absolute_links_only,
         url_schemes=ALLOWED_SCHEMES,
         link_rel="nofollow ugc noopener noreferrer",
     ).strip()
