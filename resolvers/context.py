@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from db.rows import Actor
 from resolvers.loaders import Loaders
+from server.ratelimit import UNLIMITED, Unlimited
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -20,12 +21,14 @@ if TYPE_CHECKING:
     from db.rows import UserRow
     from db.storage import Storage
     from server.broker import Broker
+    from server.ratelimit import RateLimiter
     from server.settings import Settings
 
 
 # 1013, "try again later": clients of graphql-transport-ws reconnect on it.
 MISSED_UPDATES_CODE = 1013
 _closing: set[asyncio.Future[None]] = set()
+_APP_LIMITER = Unlimited()  # stands for "the app's", until `__post_init__` looks it up
 
 
 async def _close(websocket: WebSocket) -> None:
@@ -35,6 +38,14 @@ async def _close(websocket: WebSocket) -> None:
         await websocket.close(
             code=MISSED_UPDATES_CODE, reason="live updates were missed: reconnect and reload"
         )
+
+
+def app_limiter(request: Request | WebSocket) -> RateLimiter:
+    """The limiter `create_app` keeps in the app's state, so that every view and client of
+    the app shares it; an app without one limits nothing."""
+    app = request.scope.get("app")
+    limiter: RateLimiter = getattr(getattr(app, "state", None), "limiter", UNLIMITED)
+    return limiter
 
 
 @dataclass
@@ -48,8 +59,11 @@ class Context:
     viewer: UserRow | None = None
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
+    limiter: RateLimiter = _APP_LIMITER  # when not given, the app's `state.limiter`
 
     def __post_init__(self) -> None:
+        if self.limiter is _APP_LIMITER:
+            self.limiter = app_limiter(self.request)
         self.fresh_loaders()
 
     def fresh_loaders(self) -> Loaders:
@@ -64,6 +78,13 @@ class Context:
             task = asyncio.ensure_future(_close(self.request))
             _closing.add(task)
             task.add_done_callback(_closing.discard)
+
+    def rate_key(self) -> str:
+        """Whom a rate limit counts: the signed-in user, else the client's address."""
+        if self.viewer is not None:
+            return f"user:{self.viewer.id}"
+        client = self.request.client
+        return f"address:{client.host if client else 'unknown'}"
 
     def actor(self) -> Actor:
         """The signed-in user about to write; a top-level error for anonymous writes."""

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from db.render import render_html, render_text
 from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
 from db.storage import Forbidden, InvalidInput, WriteRefused
 from resolvers import validation
 from server.broker import Event, EventKind
+from server.ratelimit import retry_after
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from db.rows import Actor
     from resolvers.context import Context
 
 R = TypeVar("R", CommentRow, ThreadRow)
+Bucket = Literal["comments", "likes"]  # addComment and editComment; likes and unlikes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,15 @@ class Refusal:
     code: str
     message: str
     field: str | None
+    retry_after: float | None = None  # seconds, when trying again later will do
+
+
+class RateLimited(WriteRefused):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 async def attempt(mutation: Awaitable[R]) -> R | Refusal:
@@ -32,7 +44,28 @@ async def attempt(mutation: Awaitable[R]) -> R | Refusal:
     try:
         return await mutation
     except WriteRefused as refused:
-        return Refusal(refused.code, refused.message, refused.field)
+        wait = refused.retry_after if isinstance(refused, RateLimited) else None
+        return Refusal(refused.code, refused.message, refused.field, wait)
+
+
+async def _limited(context: Context, bucket: Bucket) -> Actor:
+    """The writer, once a token of the bucket is theirs; checked before anything is read
+    or written, so that a refusal costs the server next to nothing."""
+    actor = context.actor()
+    settings = context.settings
+    if bucket == "comments":
+        rate, burst = settings.comments_per_minute, settings.comment_burst
+    else:
+        rate, burst = settings.likes_per_minute, settings.like_burst
+    wait = await context.limiter.take(bucket, context.rate_key(), rate, burst)
+    if wait > 0:
+        seconds = retry_after(wait)
+        raise RateLimited(
+            f"too many {bucket} in a short time: try again in {seconds:g} s "
+            f"(up to {burst} in a row, then {rate} a minute)",
+            seconds,
+        )
+    return actor
 
 
 def _rendered(context: Context, source: str) -> tuple[str, str, str]:
@@ -57,7 +90,7 @@ async def add_comment(
     parent_id: str | None,
     body: str,
 ) -> CommentRow:
-    actor = context.actor()
+    actor = await _limited(context, "comments")
     source, body_html, body_text = _rendered(context, body)
     parent = validation.comment_key(parent_id, "parentId") if parent_id is not None else None
     if thread_id is not None and thread_key is not None:
@@ -90,7 +123,7 @@ async def add_comment(
 
 
 async def edit_comment(context: Context, *, comment_id: str, body: str) -> CommentRow:
-    actor = context.actor()
+    actor = await _limited(context, "comments")
     key = validation.comment_key(comment_id)
     window = timedelta(seconds=context.settings.edit_window)
     rendered = _rendered(context, body)
@@ -111,7 +144,7 @@ async def hide_comment(
 
 
 async def set_like(context: Context, *, comment_id: str, liked: bool) -> CommentRow:
-    actor = context.actor()
+    actor = await _limited(context, "likes")
     row = await context.storage.set_like(validation.comment_key(comment_id), actor.user_id, liked)
     return await _published(context, EventKind.UPDATED, row)
 

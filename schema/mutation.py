@@ -26,6 +26,9 @@ class UserError:
     code: UserErrorCode
     message: str
     field: str | None
+    retry_after: float | None = strawberry.field(
+        default=None, description="Seconds to wait before trying again; set for RATE_LIMITED."
+    )
 
 
 @strawberry.type
@@ -73,7 +76,12 @@ class LockThreadInput:
 
 
 def _error(refusal: mutations.Refusal) -> UserError:
-    return UserError(code=UserErrorCode(refusal.code), message=refusal.message, field=refusal.field)
+    return UserError(
+        code=UserErrorCode(refusal.code),
+        message=refusal.message,
+        field=refusal.field,
+        retry_after=refusal.retry_after,
+    )
 
 
 def comment_payload(info: Info, outcome: CommentRow | mutations.Refusal) -> CommentPayload:

@@ -12,11 +12,12 @@ from starlette.routing import Route, WebSocketRoute
 
 from db import open_storage
 from db.demo import load_demo
-from schema import schema
+from schema import QueryLimits, build_schema
 from server.auth import Authenticator, secret_for
 from server.avatars import avatar
 from server.broker import Broker, MemoryBroker
 from server.graphql import GraphQLView
+from server.ratelimit import UNLIMITED, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.redis_broker import RedisBroker
 from server.settings import Settings
 
@@ -38,10 +39,21 @@ def open_broker(settings: Settings) -> Broker:
     return RedisBroker(settings.broker_url, settings.subscriber_queue, settings.broker_prefix)
 
 
+def open_limiter(settings: Settings) -> RateLimiter:
+    """Buckets in the broker's Redis when there is one, so that every process spends from
+    the same budget; else in this process."""
+    if not settings.rate_limits:
+        return UNLIMITED
+    if settings.broker_url == "memory://":
+        return MemoryRateLimiter()
+    return RedisRateLimiter(settings.broker_url, settings.broker_prefix + "rate:")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     storage = open_storage(settings.database_url)
     broker = open_broker(settings)
+    limiter = open_limiter(settings)
     secret = secret_for(settings.jwt_secret, Path(settings.data_dir))
     authenticator = Authenticator(secret, storage)
 
@@ -58,8 +70,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if isinstance(broker, RedisBroker):
                 await broker.close()
+            if isinstance(limiter, RedisRateLimiter):
+                await limiter.close()
             await storage.close()
 
+    limits = QueryLimits(
+        max_nodes=settings.max_nodes,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_directives=settings.max_directives,
+    )
+    schema = build_schema(limits, production=settings.env == "production")
     graphql = GraphQLView(schema, storage, broker, authenticator, settings)
     app = Starlette(
         routes=[
@@ -73,4 +95,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.storage = storage
     app.state.broker = broker
     app.state.settings = settings
+    app.state.limiter = limiter  # each request's Context takes it from here
     return app

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -25,6 +26,12 @@ async def _migrate(settings: Settings) -> list[str]:
         await storage.close()
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings that threadql's own follow: uvloop and httptools when installed,
+    WebSocket messages no larger than THREADQL_MAX_MESSAGE_BYTES."""
+    return {"loop": "auto", "http": "auto", "ws_max_size": settings.max_message_bytes}
+
+
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     print(f"threadql: GraphiQL: http://{host}:{port}/graphql", flush=True)
@@ -39,12 +46,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
             flush=True,
         )
     uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        loop="auto",
-        http="auto",
-        log_level="info",
+        create_app(settings), host=host, port=port, log_level="info", **server_options(settings)
     )
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import process_result
+from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -22,9 +25,8 @@ from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 
 if TYPE_CHECKING:
     from cross_web import AsyncHTTPRequestAdapter
-    from starlette.types import Receive, Scope, Send
-    from starlette.websockets import WebSocket
-    from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+    from starlette.types import Message, Receive, Scope, Send
+    from strawberry.http import GraphQLHTTPResponse
     from strawberry.schema import BaseSchema
     from strawberry.types import ExecutionResult
 
@@ -65,7 +67,43 @@ fragment CommentFields on Comment {
   bodyHtml
 }
 """
+log = logging.getLogger("threadql.http")
 _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
+
+
+def ide_headers(nonce: str) -> dict[str, str]:
+    """GraphiQL loads from unpkg; its own inline scripts carry the nonce; nothing frames it."""
+    cdn = "https://unpkg.com"
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}' {cdn}; style-src 'unsafe-inline' {cdn};"
+        f" font-src {cdn} data:; img-src 'self' data: {cdn}; connect-src 'self' ws: wss:;"
+        " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+def _too_large(limit: int) -> RequestRefused:
+    return RequestRefused(413, f"The request body is larger than {limit} bytes.")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """The body as the client sends it, refused once it grows past `limit` bytes."""
+    received = 0
+
+    async def receive_within_limit() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(limit)
+        return message
+
+    return receive_within_limit
 
 
 class RequestRefused(HTTPException):
@@ -97,6 +135,7 @@ class GraphQLView(GraphQL[Context, None]):
             graphql_ide="graphiql",
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=settings.max_operations,
         )
         self.storage = storage
         self.broker = broker
@@ -108,12 +147,19 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+        request_id = secrets.token_hex(8)  # in error answers and the log, to find one in the other
+        if scope["type"] == "websocket":
+            websocket = WebSocket(scope, receive=receive, send=send)
+            websocket.state.request_id = request_id
+            await self.run(websocket)
             return
-        request = Request(scope, receive)
+        request = Request(scope, _limited(receive, self.settings.max_request_bytes))
+        request.state.request_id = request_id
         media = negotiate(request.headers.get("accept"))
         try:
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.settings.max_request_bytes:
+                raise _too_large(self.settings.max_request_bytes)
             if media is None and not self.should_render_graphql_ide(
                 self.request_adapter_class(request)
             ):
@@ -121,16 +167,26 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as error:
             response = self._error_response(error, media or JSON)
+        except Exception:  # the last line of defence: no stack trace ever reaches a client
+            log.exception("request %s failed", request_id)
+            unexpected = RequestRefused(500, "Unexpected error.", code="INTERNAL_SERVER_ERROR")
+            response = self._error_response(unexpected, media or JSON, request_id)
+        response.headers["X-Request-Id"] = request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
         await response(scope, receive, send)
 
     @staticmethod
-    def _error_response(error: HTTPException, media: str) -> Response:
+    def _error_response(
+        error: HTTPException, media: str, request_id: str | None = None
+    ) -> Response:
         message: dict[str, Any] = {"message": error.reason}
         headers = {}
         if isinstance(error, RequestRefused):
             headers = error.headers
             if error.code:
                 message["extensions"] = {"code": error.code}
+        if request_id:
+            message.setdefault("extensions", {})["requestId"] = request_id
         return Response(
             orjson.dumps({"errors": [message]}),
             status_code=error.status_code,
@@ -182,7 +238,10 @@ class GraphQLView(GraphQL[Context, None]):
         return sub_response
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self._ide_html)
+        """GraphiQL, its inline scripts allowed by a nonce and nothing else of the page's own."""
+        nonce = secrets.token_urlsafe(16)
+        html = self._ide_html.replace("<script>", f'<script nonce="{nonce}">')
+        return HTMLResponse(html, headers=ide_headers(nonce))
 
     def is_request_allowed(self, request: Any) -> bool:
         if request.method not in ("GET", "POST"):
@@ -198,7 +257,11 @@ class GraphQLView(GraphQL[Context, None]):
             content_type, _ = parse_content_type(request.content_type or "")
             if content_type != JSON:
                 raise HTTPException(415, "POST a JSON body with Content-Type: application/json")
-        return await super().parse_http_body(request)
+        data = await super().parse_http_body(request)
+        limit = self.settings.max_document_bytes
+        if isinstance(data, GraphQLRequestData) and len((data.query or "").encode()) > limit:
+            raise RequestRefused(413, f"The query document is longer than {limit} bytes.")
+        return data
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

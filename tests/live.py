@@ -15,6 +15,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from server.app import create_app
+from server.cli import server_options
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -57,6 +58,7 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         lifespan="on",
         ws_ping_interval=0.5,  # a client that stops reading cannot answer pings: cut it off soon
         ws_ping_timeout=0.5,
+        **server_options(settings),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

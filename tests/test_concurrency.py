@@ -23,7 +23,9 @@ ADD = """mutation ($input: AddCommentInput!) {
 
 
 async def test_two_hundred_concurrent_comments_all_land(database_url: str, tmp_path: Path) -> None:
-    settings = Settings(database_url=database_url, jwt_secret=SECRET, data_dir=str(tmp_path))
+    settings = Settings(
+        database_url=database_url, jwt_secret=SECRET, data_dir=str(tmp_path), rate_limits=False
+    )
     tokens = [auth.mint(SECRET, sub=f"writer-{n}", name=f"Writer {n}") for n in range(20)]
     async with (
         live_server(settings) as live,

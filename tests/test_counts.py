@@ -397,7 +397,11 @@ class Client:
 @asynccontextmanager
 async def api_client(database_url: str, data_dir: Path) -> AsyncIterator[Client]:
     settings = Settings(
-        database_url=database_url, jwt_secret=SECRET, data_dir=str(data_dir), demo=False
+        database_url=database_url,
+        jwt_secret=SECRET,
+        data_dir=str(data_dir),
+        demo=False,
+        rate_limits=False,
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):

@@ -17,22 +17,24 @@ SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "comment-thread
 FIELDS = (
     "id depth author { name avatarUrl } body bodyHtml state likeCount replyCount descendantCount"
 )
+# Asks for everything the demo holds: at most 1 reply per comment, 17 top-level comments,
+# within the node limit (20 + 20x5 + 20x5x5 + 20x5x5x5 = 3,120).
 DEMO_QUERY = f"""
 {{
   thread(key: "demo") {{
     key title commentCount
-    comments(first: 100) {{
+    comments(first: 20) {{
       totalCount
       pageInfo {{ hasNextPage hasPreviousPage }}
       nodes {{
         {FIELDS}
-        replies(first: 100) {{
+        replies(first: 5) {{
           totalCount
           nodes {{
             {FIELDS}
-            replies(first: 100) {{
+            replies(first: 5) {{
               totalCount
-              nodes {{ {FIELDS} replies(first: 100) {{ totalCount nodes {{ id }} }} }}
+              nodes {{ {FIELDS} replies(first: 5) {{ totalCount nodes {{ id }} }} }}
             }}
           }}
         }}

@@ -64,17 +64,18 @@ MUTATIONS = {
 COMMENT_QUERY = f"query ($id: ID!) {{ comment(id: $id) {{ {COMMENT_FIELDS} }} }}"
 
 LISTING_FIELDS = "id state body author { name } replyCount descendantCount"
+# Three levels of 20 fit the node limit (20 + 20*20 + 20*20*20 = 8,420); the threads here are small.
 THREAD_QUERY = f"""
 query ($id: ID!) {{
   thread(id: $id) {{
     commentCount locked
-    comments(first: 100) {{
+    comments(first: 20) {{
       totalCount
       nodes {{
         {LISTING_FIELDS}
-        replies(first: 100) {{
+        replies(first: 20) {{
           totalCount
-          nodes {{ {LISTING_FIELDS} replies(first: 100) {{ totalCount nodes {{ {LISTING_FIELDS} }} }} }}
+          nodes {{ {LISTING_FIELDS} replies(first: 20) {{ totalCount nodes {{ {LISTING_FIELDS} }} }} }}
         }}
       }}
     }}
@@ -195,7 +196,7 @@ class Api:
 @asynccontextmanager
 async def running(database_url: str, data_dir: Path, **settings: Any) -> AsyncIterator[Api]:
     """The application on a fresh database, with a known signing secret."""
-    options: dict[str, Any] = {"demo": False, **settings}
+    options: dict[str, Any] = {"demo": False, "rate_limits": False, **settings}
     application = create_app(
         Settings(
             database_url=database_url,

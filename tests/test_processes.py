@@ -104,6 +104,7 @@ async def test_a_comment_posted_to_one_process_reaches_a_subscriber_of_another(
         "THREADQL_BROKER_PREFIX": f"threadql-test-{uuid.uuid4().hex}:",
         "THREADQL_JWT_SECRET": SECRET,
         "THREADQL_DATA_DIR": str(tmp_path),
+        "THREADQL_RATE_LIMITS": "false",
     }
     with ExitStack() as stack:
         first = stack.enter_context(serving(env, tmp_path, "a"))

@@ -54,6 +54,7 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
         jwt_secret=SECRET,
         data_dir=str(tmp_path),
         subscriber_queue=QUEUE,
+        rate_limits=False,
     )
     async with live_server(settings) as server:
         yield server

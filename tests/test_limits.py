@@ -1,0 +1,248 @@
+"""Request limits: just under passes, just over is refused before any SQL runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from server.app import create_app
+from server.settings import Settings
+from tests.live import GraphQLWebSocket, live_server
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from starlette.applications import Starlette
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+class Client:
+    """Requests to one app, with the SQL statements each one ran."""
+
+    def __init__(self, app: Starlette, http: httpx.AsyncClient) -> None:
+        self.app = app
+        self.http = http
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> tuple[httpx.Response, int]:
+        before = self.app.state.storage.statements
+        response = await self.http.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"accept": GRAPHQL_RESPONSE},
+        )
+        return response, self.app.state.storage.statements - before
+
+    async def passes(self, query: str, variables: dict[str, Any] | None = None) -> None:
+        response, _ = await self.post(query, variables)
+        assert response.status_code == 200, response.text
+        assert "errors" not in response.json(), response.json()
+
+    async def refused(
+        self, query: str, message: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        response, statements = await self.post(query, variables)
+        assert response.status_code == 400, response.text
+        body: dict[str, Any] = response.json()
+        assert "data" not in body
+        assert message in body["errors"][0]["message"], body
+        assert statements == 0, "a refused query ran SQL"
+        return body
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=str(tmp_path))
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Client]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        yield Client(app, http)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with serving(settings) as c:
+        yield c
+
+
+def replies(first: int, levels: int, top: int) -> str:
+    selection = "nodes { id }"
+    for _ in range(levels):
+        selection = f"nodes {{ id replies(first: {first}) {{ {selection} }} }}"
+    return f'{{ thread(key: "demo") {{ comments(first: {top}) {{ {selection} }} }} }}'
+
+
+async def test_node_limit(client: Client) -> None:
+    await client.passes(replies(99, 1, top=100))  # 100 + 100 x 99 = 10,000
+    body = await client.refused(replies(100, 1, top=100), "up to 10,100 nodes")
+    assert body["errors"][0]["extensions"] == {
+        "code": "QUERY_LIMIT",
+        "nodes": 10_100,
+        "maxNodes": 10_000,
+    }
+    # Variables count, and so do defaults: replies come 10 at a time unless asked otherwise.
+    two = 'query ($n: Int) { thread(key: "demo") { comments(first: $n) { nodes { replies { nodes { id } } } } } }'
+    await client.passes(two, {"n": 100})  # 100 + 1,000
+    three = 'query ($n: Int) { thread(key: "demo") { comments(first: $n) { nodes { replies { nodes { replies { nodes { id } } } } } } } }'
+    await client.refused(three, "up to 11,100 nodes", {"n": 100})
+    await client.refused(
+        "{ threads(first: 100) { nodes { comments(first: 100) { nodes { id } } } } }",
+        "up to 10,100 nodes",
+    )
+    await client.refused(
+        "query ($n: Int) { threads(first: $n) { nodes { comments(first: 100) { nodes { id } } } } }",
+        "up to 10,100 nodes",
+        {"n": 100},
+    )
+    fragment = "fragment R on Comment { replies(first: 100) { nodes { id } } }"
+    await client.refused(
+        '{ thread(key: "demo") { comments(first: 100) { nodes { ...R } } } } ' + fragment,
+        "up to 10,100 nodes",
+    )
+
+
+async def test_depth_limit_fits_the_demo_thread(settings: Settings) -> None:
+    # thread > comments > nodes > (replies > nodes) x levels > id: depth 3 + 2 x levels
+    async with serving(settings) as client:
+        await client.passes(replies(2, 10, top=2))  # depth 23 of 24
+        await client.refused(replies(2, 11, top=2), "exceeds maximum operation depth of 24")
+    async with serving(Settings(**{**settings.__dict__, "max_query_depth": 9})) as client:
+        await client.passes(replies(5, 3, top=20))  # the demo thread's full nesting
+        await client.refused(replies(5, 4, top=20), "exceeds maximum operation depth of 9")
+
+
+def aliased(count: int) -> str:
+    return "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(count)) + " }"
+
+
+async def test_alias_limit(client: Client) -> None:
+    await client.passes(aliased(15))
+    await client.refused(aliased(16), "aliases")
+
+
+async def test_token_limit(client: Client) -> None:
+    names = ["id", "title", "key", "url", "locked", "createdAt", "commentCount"]
+
+    def query(fields: int) -> str:  # `{ thread ( key : "demo" ) { … } }` is 10 tokens
+        return '{ thread(key: "demo") { ' + " ".join(names[i % 7] for i in range(fields)) + " } }"
+
+    await client.passes(query(990))
+    await client.refused(query(991), "more than 1000 tokens")
+
+
+async def test_directive_limit(client: Client) -> None:
+    def query(count: int) -> str:
+        return '{ thread(key: "demo") { ' + "id @include(if: true) " * count + "} }"
+
+    await client.passes(query(50))
+    await client.refused(query(51), "more than 50 directives")
+
+
+async def test_document_and_body_size(settings: Settings) -> None:
+    limits = {"max_document_bytes": 200, "max_request_bytes": 400, "max_tokens": 10_000}
+    async with serving(Settings(**{**settings.__dict__, **limits})) as client:
+        query = "{ viewer { id } }"
+        padded = query + " " * (200 - len(query))
+        await client.passes(padded)
+        response, statements = await client.post(padded + " ")
+        assert (response.status_code, statements) == (413, 0)
+        assert "longer than 200 bytes" in response.json()["errors"][0]["message"]
+        big = b'{"query": "{ viewer { id } }", "variables": {"x": "' + b"x" * 400 + b'"}}'
+        response = await client.http.post(
+            "/graphql", content=big, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert "larger than 400 bytes" in response.json()["errors"][0]["message"]
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+            yield big[:200]
+            yield big[200:]
+
+        response = await client.http.post(
+            "/graphql", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        await client.passes(query)
+
+
+async def test_introspection_and_suggestions_only_in_development(settings: Settings) -> None:
+    introspection = "{ __schema { queryType { name } } }"
+    typo = '{ thred(key: "demo") { id } }'
+    async with serving(settings) as client:
+        await client.passes(introspection)
+        body = await client.refused(typo, "Cannot query field")
+        assert "Did you mean" in body["errors"][0]["message"]
+    async with serving(Settings(**{**settings.__dict__, "env": "production"})) as client:
+        await client.refused(introspection, "introspection")
+        body = await client.refused(typo, "Cannot query field")
+        assert "Did you mean" not in body["errors"][0]["message"]
+        await client.passes('{ thread(key: "demo") { id } }')
+
+
+async def test_batched_requests_are_refused(client: Client) -> None:
+    response = await client.http.post("/graphql", json=[{"query": "{ viewer { id } }"}] * 2)
+    assert response.status_code == 400
+    assert "Batching is not enabled" in response.json()["errors"][0]["message"]
+
+
+async def test_unexpected_errors_are_masked_with_a_request_id(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    await client.app.state.storage.close()  # every read now fails inside the server
+    with caplog.at_level(logging.ERROR, logger="threadql.errors"):
+        response, _ = await client.post('{ thread(key: "demo") { id } }')
+    await client.app.state.storage.open()
+    error = response.json()["errors"][0]
+    assert error["message"] == "Unexpected error."
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    request_id = error["extensions"]["requestId"]
+    assert response.headers["x-request-id"] == request_id
+    assert "Traceback" not in response.text
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None, "the log keeps the traceback"
+
+
+async def test_graphiql_page_has_a_content_security_policy(client: Client) -> None:
+    response = await client.http.get("/graphql", headers={"accept": "text/html"})
+    policy = response.headers["content-security-policy"]
+    nonce = policy.split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">' in response.text
+    assert "<script>" not in response.text
+    assert "frame-ancestors 'none'" in policy
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_websocket_limits(settings: Settings) -> None:
+    limits = {"max_operations": 2, "max_message_bytes": 2_000}
+    async with live_server(Settings(**{**settings.__dict__, **limits})) as live:
+        subscription = 'subscription { commentUpdated(threadId: "VGhyZWFkOjE") { id } }'
+        async with GraphQLWebSocket.connect(live.ws_url) as ws:
+            await ws.subscribe(subscription)
+            await ws.subscribe(subscription)
+            third = await ws.subscribe(subscription)
+            message = await asyncio.wait_for(ws.receive(), 10)
+            assert (message["id"], message["type"]) == (third, "error")
+            assert "Subscription limit reached" in message["payload"][0]["message"]
+        async with GraphQLWebSocket.connect(live.ws_url) as ws:
+            await ws.send({"type": "ping", "payload": {"x": "x" * 3_000}})
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.receive(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1009
