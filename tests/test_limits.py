@@ -246,3 +246,65 @@ async def test_websocket_limits(settings: Settings) -> None:
                 await asyncio.wait_for(ws.receive(), 10)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009
+
+
+def _nested_fragments() -> str:
+    return (
+        '{ thread(key: "demo") { comments { nodes { ...A } } } }'
+        " fragment A on Comment { id replies { nodes { ...B } } }"
+        " fragment B on Comment { id replies { nodes { ...A } } }"
+    )
+
+
+ATTACKS: list[tuple[str, str | bytes, dict[str, str]]] = [
+    ("deep nesting", replies(1, 40, top=1), {}),
+    (
+        "alias overloading",
+        "{ " + " ".join(f"a{i}: threads {{ totalCount }}" for i in range(500)) + " }",
+        {},
+    ),
+    ("field duplication", '{ thread(key: "demo") { ' + "id " * 5_000 + "} }", {}),
+    ("circular fragments", _nested_fragments(), {}),
+    ("first multiplied", replies(100, 4, top=100), {}),
+    ("directive overloading", "{ viewer { id " + "@skip(if: false) " * 1_000 + "} }", {}),
+    ("invalid JSON", b'{"query": ', {"content-type": "application/json"}),
+    ("invalid UTF-8", b'{"query": "\xc3\x28"}', {"content-type": "application/json"}),
+    ("NUL bytes", "{ viewer { id } }\x00", {}),
+    (
+        "form-encoded",
+        b"query=%7B+viewer+%7B+id+%7D+%7D",
+        {"content-type": "application/x-www-form-urlencoded"},
+    ),
+    (
+        "oversize body",
+        b'{"query": "' + b" " * 100_000 + b'{ viewer { id } }"}',
+        {"content-type": "application/json"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "headers"), [pytest.param(q, h, id=n) for n, q, h in ATTACKS])
+async def test_attack_corpus_is_refused_and_the_server_carries_on(
+    client: Client, query: str | bytes, headers: dict[str, str]
+) -> None:
+    before = client.app.state.storage.statements
+    if isinstance(query, bytes):
+        response = await client.http.post("/graphql", content=query, headers=headers)
+    else:
+        response = await client.http.post("/graphql", json={"query": query})
+    assert response.status_code < 500, response.text[:300]
+    assert response.status_code >= 400 or response.json().get("errors"), response.text[:300]
+    assert "Traceback" not in response.text
+    assert client.app.state.storage.statements == before, "an attack ran SQL"
+    await client.passes('{ thread(key: "demo") { commentCount } }')
+
+
+async def test_get_mutations_and_production_introspection_are_refused(settings: Settings) -> None:
+    async with serving(Settings(**{**settings.__dict__, "env": "production"})) as client:
+        response = await client.http.get("/graphql", params={"query": "mutation { lockThread }"})
+        assert response.status_code == 405
+        introspection = await client.http.post(
+            "/graphql", json={"query": '{ __type(name: "Comment") { name } }'}
+        )
+        assert introspection.json()["errors"]
+        await client.passes('{ thread(key: "demo") { commentCount } }')
