@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -80,12 +81,18 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
     if request.param == "sqlite":
         yield sqlite_url
         return
-    base = request.getfixturevalue("postgres_database")
+    async with postgres_schema(request.getfixturevalue("postgres_database")) as url:
+        yield url
+
+
+@asynccontextmanager
+async def postgres_schema(database: str) -> AsyncIterator[str]:
+    """A URL of the run's database that works in a schema of its own, dropped at the end."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(base)
+    conn = await asyncpg.connect(database)
     try:
         await conn.execute(f"CREATE SCHEMA {schema}")
-        yield f"{base}?search_path={schema}"
+        yield f"{database}?search_path={schema}"
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await conn.close()

@@ -11,6 +11,9 @@ POSTGRES_ADMIN = os.environ.get(
 )
 REDIS = os.environ.get("THREADQL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
+# What test servers sign their tokens with: long enough for HS256.
+SECRET = "a test secret that is long enough for HS256 signing"
+
 
 def unavailable(service: str, error: BaseException) -> None:
     """Fail in CI, where every service must be there; skip with the reason elsewhere."""

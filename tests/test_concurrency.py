@@ -12,11 +12,11 @@ from db.sql import SQLStorage
 from server import auth
 from server.settings import Settings
 from tests.live import live_server
+from tests.services import SECRET
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-SECRET = "a test secret that is long enough for HS256 signing"
 ADD = """mutation ($input: AddCommentInput!) {
   addComment(input: $input) { comment { id } errors { code message } }
 }"""

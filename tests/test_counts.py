@@ -24,6 +24,7 @@ from server.app import create_app
 from server.auth import mint
 from server.settings import Settings
 from tests.conftest import new_comment
+from tests.services import SECRET
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -329,7 +330,6 @@ def test_stored_counts_match_a_recount(database_url: str, ops: list[Operation]) 
 
 # -- the same through the API ------------------------------------------------------------------
 
-SECRET = "threadql-counts-signing-secret-0123456789"
 ROLES = ("user", "user", "moderator")
 
 ADD = """

@@ -24,13 +24,13 @@ from db.sql import SQLStorage
 from resolvers import ids
 from server import auth
 from tests.live import THREADQL, free_port
+from tests.services import SECRET
 from tests.test_counts import recount, stored_comments
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-SECRET = "a test secret that is long enough for HS256 signing"
 WRITERS = 6
 KILL_AFTER = 100  # acknowledged writes before the kill
 MAX_STEPS = 300  # per writer: a bound far above what the kill leaves time for

@@ -17,12 +17,12 @@ from resolvers import ids
 from server.app import create_app
 from server.auth import mint
 from server.settings import Settings
+from tests.services import SECRET
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
-SECRET = "threadql-tests-signing-secret-0123456789"
 WRONG_SECRET = "some-other-site-signing-secret-987654321"
 BASE_URL = "http://threadql.test"
 ANONYMOUS = "anonymous"

@@ -16,13 +16,12 @@ import redis.asyncio as redis
 
 from server import auth
 from tests.live import THREADQL, GraphQLWebSocket, free_port
-from tests.services import REDIS, unavailable
+from tests.services import REDIS, SECRET, unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-SECRET = "a test secret that is long enough for HS256 signing"
 ADD = """mutation ($input: AddCommentInput!) {
   addComment(input: $input) { comment { id } errors { code message } }
 }"""

@@ -25,7 +25,7 @@ from server.ratelimit import (
 )
 from server.settings import Settings
 from tests.live import free_port
-from tests.services import REDIS, unavailable
+from tests.services import REDIS, SECRET, unavailable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
-SECRET = "threadql-tests-signing-secret-0123456789"
 RATE, BURST = 20, 5  # one token every 3 s
 
 ADD = """mutation ($input: AddCommentInput!) { addComment(input: $input) {

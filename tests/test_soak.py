@@ -19,6 +19,7 @@ from resolvers import ids
 from server import auth
 from server.settings import Settings
 from tests.live import GraphQLWebSocket, LiveServer, live_server
+from tests.services import SECRET
 from tests.test_crash import assert_counts_match_recount
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.soak
 
-SECRET = "a test secret that is long enough for HS256 signing"
 THREAD_KEYS = ("soak-a", "soak-b", "soak-c")
 WRITES = 300
 LIKE_EVERY = 5  # every fifth write is a like, the others add a comment or a reply

@@ -14,12 +14,12 @@ from websockets.exceptions import ConnectionClosed
 from server import auth
 from server.settings import Settings
 from tests.live import GraphQLWebSocket, LiveServer, live_server
+from tests.services import SECRET
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
-SECRET = "a test secret that is long enough for HS256 signing"
 QUEUE = 4
 
 ADDED = """subscription ($thread: ID!, $ancestor: ID) {

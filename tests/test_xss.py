@@ -8,14 +8,12 @@ afterwards, must pass `assert_inert`.
 from __future__ import annotations
 
 import re
-import uuid
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -23,12 +21,13 @@ import pytest_asyncio
 from server import auth
 from server.app import create_app
 from server.settings import Settings
+from tests.conftest import postgres_schema
+from tests.services import SECRET
 from tests.test_sanitising import assert_inert
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-SECRET = "a test secret that is long enough for HS256 signing"
 FIELDS = "id body bodyHtml excerpt(maxLength: 10000) { text }"
 ADD = f"""mutation ($input: AddCommentInput!) {{
   addComment(input: $input) {{ comment {{ {FIELDS} }} errors {{ code message field }} }}
@@ -312,19 +311,6 @@ async def author(
             )
         )
         yield Author(http)
-
-
-@asynccontextmanager
-async def postgres_schema(database: str) -> AsyncIterator[str]:
-    """A schema of its own in the test run's database, dropped at the end."""
-    schema = f"xss_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(database)
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        yield f"{database}?search_path={schema}"
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    finally:
-        await conn.close()
 
 
 def assert_no_link_runs_script(html: str) -> None:
