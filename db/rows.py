@@ -58,6 +58,7 @@ class ThreadRow:
     locked: bool
     comment_count: int
     top_level_count: int
+    version: int = 0  # moved by every write to the thread, in the write's transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +139,85 @@ class NewComment:
     parent_id: int | None = None
     parent_index: int | None = None
     like_count: int = 0
+    edited_at: datetime | None = None  # set by imports; the API's edits go through edit_comment
+
+
+# -- imports and exports ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A user an import brings along; one that exists already is left as it is."""
+
+    sub: str
+    name: str
+    avatar_url: str | None = None
+    role: str = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A body an edit replaced."""
+
+    body: str
+    written_at: datetime
+    replaced_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedComment:
+    """A comment from elsewhere: its id there, and the comment it becomes here.
+
+    Users are named by `sub`, since the import creates them in the same transaction.
+    """
+
+    source_id: str
+    author_sub: str | None
+    body: str
+    body_html: str
+    body_text: str
+    created_at: datetime
+    state: CommentState = CommentState.VISIBLE
+    edited_at: datetime | None = None
+    parent_id: int | None = None  # a stored comment
+    parent_index: int | None = None  # an earlier item of the same thread
+    like_count: int = 0
+    liked_by: tuple[str, ...] = ()
+    revisions: tuple[Revision, ...] = ()
+    removed_reason: str | None = None
+    moderated_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedThread:
+    """One thread's import, written in one transaction; `source` scopes the comments' ids."""
+
+    source: str
+    key: str
+    title: str
+    url: str | None
+    created_at: datetime
+    locked: bool
+    users: tuple[NewUser, ...]
+    comments: tuple[ImportedComment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    thread_id: int
+    created: bool  # the thread is new
+    new_users: int
+    comment_ids: list[int]  # in the order of ImportedThread.comments
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDump:
+    """A thread with everything a dump keeps: its comments in the order they were written,
+    and what CommentRow leaves out (likes, revisions, moderation)."""
+
+    thread: ThreadRow
+    comments: list[CommentRow]
+    users: dict[int, UserRow]  # every user a comment, a like or a moderation names
+    likes: dict[int, list[int]]  # comment id -> ids of the users who like it
+    revisions: dict[int, list[Revision]]  # comment id -> replaced bodies, oldest first
+    moderation: dict[int, tuple[int | None, str | None]]  # comment id -> (moderator, reason)

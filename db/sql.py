@@ -6,6 +6,7 @@ time values, locking a thread for a write); the statements and the logic live he
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -16,6 +17,10 @@ from db.rows import (
     CommentOrder,
     CommentRow,
     CommentState,
+    ImportResult,
+    NewComment,
+    Revision,
+    ThreadDump,
     ThreadRow,
     UserRow,
     parse_time,
@@ -35,12 +40,13 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from datetime import timedelta
 
-    from db.rows import Actor, NewComment, PageRequest, ThreadRef
+    from db.rows import Actor, ImportedComment, ImportedThread, NewUser, PageRequest, ThreadRef
 
 
 _USER_COLUMNS = "u.id, u.sub, u.name, u.avatar_url, u.role"
 _THREAD_COLUMNS = (
-    "t.id, t.key, t.title, t.url, t.created_at, t.locked, t.comment_count, t.top_level_count"
+    "t.id, t.key, t.title, t.url, t.created_at, t.locked, t.comment_count, t.top_level_count,"
+    " t.version"
 )
 
 
@@ -76,6 +82,20 @@ def _user(row: Sequence[Any], at: int = 0) -> UserRow | None:
     if row[at] is None:
         return None
     return UserRow(row[at], row[at + 1], row[at + 2], row[at + 3], row[at + 4])
+
+
+def _new_comment(item: ImportedComment, users: dict[str, int]) -> NewComment:
+    return NewComment(
+        author_id=users[item.author_sub] if item.author_sub else None,
+        body=item.body,
+        body_html=item.body_html,
+        body_text=item.body_text,
+        created_at=item.created_at,
+        parent_id=item.parent_id,
+        parent_index=item.parent_index,
+        like_count=item.like_count,
+        edited_at=item.edited_at,
+    )
 
 
 def _ancestors(path: str) -> list[int]:
@@ -137,7 +157,15 @@ class SQLStorage(ABC):
 
     def _thread(self, row: Sequence[Any]) -> ThreadRow:
         return ThreadRow(
-            row[0], row[1], row[2], row[3], self._parse_time(row[4]), bool(row[5]), row[6], row[7]
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            self._parse_time(row[4]),
+            bool(row[5]),
+            row[6],
+            row[7],
+            int(row[8]),
         )
 
     def _comment(self, row: Sequence[Any]) -> CommentRow:
@@ -213,14 +241,25 @@ class SQLStorage(ABC):
         found = {t.key: t for t in await self._threads("key", keys, "text")}
         return [found.get(k) for k in keys]
 
-    async def thread_page(self, after: int | None, limit: int) -> list[ThreadRow]:
-        where, params = ("WHERE t.id < ?", [after]) if after is not None else ("", [])
-        sql = f"SELECT {_THREAD_COLUMNS} FROM threads t {where} ORDER BY t.id DESC LIMIT ?"
+    async def thread_page(
+        self, after: int | None, limit: int, oldest_first: bool = False
+    ) -> list[ThreadRow]:
+        after_op, order = (">", "") if oldest_first else ("<", " DESC")
+        where, params = (f"WHERE t.id {after_op} ?", [after]) if after is not None else ("", [])
+        sql = f"SELECT {_THREAD_COLUMNS} FROM threads t {where} ORDER BY t.id{order} LIMIT ?"
         return [self._thread(row) for row in await self._read(sql, [*params, limit])]
 
     async def thread_total(self) -> int:
         rows = await self._read("SELECT COUNT(*) FROM threads")
         return int(rows[0][0])
+
+    async def thread_versions(self, ids: Sequence[int]) -> dict[int, int]:
+        versions: dict[int, int] = {}
+        for chunk in self._chunks(ids):
+            where, params = self._in("id", chunk, "bigint")
+            rows = await self._read(f"SELECT id, version FROM threads WHERE {where}", params)
+            versions.update((int(row[0]), int(row[1])) for row in rows)
+        return versions
 
     async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]:
         found: dict[int, UserRow | None] = {}
@@ -307,6 +346,7 @@ class SQLStorage(ABC):
     ) -> UserRow:
         now = self._time(datetime.now(UTC))
         async with self._transaction():
+            before = await self._write("SELECT name, avatar_url FROM users WHERE sub = ?", (sub,))
             rows = await self._write(
                 "INSERT INTO users (sub, name, avatar_url, role, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sub) DO UPDATE SET"
@@ -315,9 +355,19 @@ class SQLStorage(ABC):
                 " RETURNING id, sub, name, avatar_url, role",
                 (sub, name, avatar_url, role, now, now),
             )
+            if before and tuple(before[0]) != (name, avatar_url):
+                await self._bump_author_threads(int(rows[0][0]))
         user = _user(rows[0])
         assert user is not None
         return user
+
+    async def _bump_author_threads(self, user_id: int) -> None:
+        """A new name or avatar shows in every thread the user wrote in: each one changed."""
+        rows = await self._write(
+            "SELECT thread_id FROM user_threads WHERE user_id = ? ORDER BY thread_id", (user_id,)
+        )
+        for row in rows:  # in id order, as any other such write takes them: no deadlock
+            await self._bump_thread(int(row[0]))
 
     async def create_thread(
         self, key: str, title: str, url: str | None, created_at: datetime
@@ -369,6 +419,7 @@ class SQLStorage(ABC):
     async def _insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
         """Visible comments, each a reply to an earlier one, a stored one, or none."""
         known: dict[int, tuple[int, str]] = {}  # comment id -> (depth, path)
+        unlisted: list[CommentRow] = []  # stored placeholders with nothing visible beneath
         ids: list[int] = []
         replies: dict[int, int] = defaultdict(int)
         descendants: dict[int, int] = defaultdict(int)
@@ -382,6 +433,8 @@ class SQLStorage(ABC):
                 if parent_id not in known:
                     parent = await self._comment_row((thread_id, parent_id), "parentId")
                     known[parent_id] = (parent.depth, parent.path)
+                    if not parent.visible and parent.descendant_count == 0:
+                        unlisted.append(parent)
                 parent_depth, parent_path = known[parent_id]
                 depth, path = parent_depth + 1, parent_path + path_segment(parent_id)
                 replies[parent_id] += 1
@@ -389,8 +442,8 @@ class SQLStorage(ABC):
                     descendants[ancestor] += 1
             rows = await self._write(
                 "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
-                " body_html, body_text, created_at, like_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                " body_html, body_text, created_at, edited_at, like_count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     thread_id,
                     parent_id,
@@ -401,19 +454,62 @@ class SQLStorage(ABC):
                     item.body_html,
                     item.body_text,
                     self._time(item.created_at),
+                    self._time(item.edited_at) if item.edited_at else None,
                     item.like_count,
                 ),
             )
             ids.append(rows[0][0])
             known[rows[0][0]] = (depth, path)
         # A new visible reply is listed under its parent; its ancestors were listed already,
-        # since a visible parent keeps every ancestor's descendant count above zero.
+        # since a visible parent keeps every ancestor's descendant count above zero. Only a
+        # stored placeholder with nothing visible beneath (imports reach one) comes back.
+        listed, relisted_top = await self._relisted(thread_id, unlisted)
+        changed = set(replies) | set(descendants) | set(listed)
         await self._update_counts(
-            thread_id,
-            {i: (replies[i], replies[i], descendants[i]) for i in set(replies) | set(descendants)},
+            thread_id, {i: (replies[i], replies[i] + listed[i], descendants[i]) for i in changed}
         )
-        await self._bump_thread(thread_id, len(comments), top_level)
+        await self._bump_thread(thread_id, len(comments), top_level + relisted_top)
+        authors = sorted({c.author_id for c in comments if c.author_id is not None})
+        if authors:
+            await self._write_many(
+                "INSERT INTO user_threads (user_id, thread_id) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [(author, thread_id) for author in authors],
+            )
         return ids
+
+    async def _relisted(
+        self, thread_id: int, parents: Sequence[CommentRow]
+    ) -> tuple[dict[int, int], int]:
+        """Listed-reply deltas, and the top level's, when hidden comments that had nothing
+        visible beneath get a visible reply: each comes back into the listings, and so does
+        every ancestor that was out of them for the same reason."""
+        listed: dict[int, int] = defaultdict(int)
+        if not parents:
+            return listed, 0
+        unlisted = {parent.id for parent in parents}
+        ancestors = sorted({a for parent in parents for a in parent.ancestor_ids})
+        if ancestors:
+            where, params = self._in("id", ancestors, "bigint")
+            rows = await self._write(
+                f"SELECT id, state, descendant_count FROM comments WHERE thread_id = ? AND {where}",
+                (thread_id, *params),
+            )
+            unlisted |= {
+                row[0] for row in rows if row[1] != CommentState.VISIBLE.value and row[2] == 0
+            }
+        top_level = 0
+        for parent in parents:
+            chain: list[int | None] = [parent.id, *reversed(parent.ancestor_ids), None]
+            for node, above in itertools.pairwise(chain):  # nearest first
+                if node not in unlisted:
+                    break
+                unlisted.discard(node)  # listed from now on
+                if above is None:
+                    top_level += 1
+                else:
+                    listed[above] += 1
+        return listed, top_level
 
     async def _update_counts(self, thread_id: int, deltas: dict[int, tuple[int, int, int]]) -> None:
         """Add (reply, listed reply, descendant) deltas to comments."""
@@ -523,25 +619,37 @@ class SQLStorage(ABC):
                 return comment  # hiding twice changes nothing; a deleted comment has no author
             if state is CommentState.DELETED and not (actor.moderator or author == actor.user_id):
                 raise Forbidden("only the author or a moderator can delete a comment", "commentId")
-            if state is CommentState.DELETED:
-                # What its author deleted is gone, revisions included; the place stays.
-                await self._write(
-                    "UPDATE comments SET state = 'DELETED', author_id = NULL, body = '',"
-                    " body_html = '', body_text = '', moderated_by = ?"
-                    " WHERE thread_id = ? AND id = ?",
-                    (actor.user_id if author != actor.user_id else None, *key),
-                )
-                await self._write(
-                    "DELETE FROM comment_revisions WHERE thread_id = ? AND comment_id = ?", key
-                )
-            else:
-                await self._write(
-                    "UPDATE comments SET state = 'REMOVED', moderated_by = ?, removed_reason = ?"
-                    " WHERE thread_id = ? AND id = ?",
-                    (actor.user_id, reason, *key),
-                )
-            await self._lose_visibility(comment)
+            own = state is CommentState.DELETED and author == actor.user_id
+            await self._hide(comment, state, None if own else actor.user_id, reason)
             return await self._comment_row(key)
+
+    async def _hide(
+        self,
+        comment: CommentRow,
+        state: CommentState,
+        moderated_by: int | None,
+        reason: str | None = None,
+    ) -> None:
+        """Make a visible comment a placeholder, keeping every count exact."""
+        key = (comment.thread_id, comment.id)
+        if state is CommentState.DELETED:
+            # What its author deleted is gone, revisions included; the place stays.
+            await self._write(
+                "UPDATE comments SET state = 'DELETED', author_id = NULL, body = '',"
+                " body_html = '', body_text = '', moderated_by = ?"
+                " WHERE thread_id = ? AND id = ?",
+                (moderated_by, *key),
+            )
+            await self._write(
+                "DELETE FROM comment_revisions WHERE thread_id = ? AND comment_id = ?", key
+            )
+        else:
+            await self._write(
+                "UPDATE comments SET state = 'REMOVED', moderated_by = ?, removed_reason = ?"
+                " WHERE thread_id = ? AND id = ?",
+                (moderated_by, reason, *key),
+            )
+        await self._lose_visibility(comment)
 
     async def _lose_visibility(self, comment: CommentRow) -> None:
         """Counts after a visible comment was hidden: it no longer counts as visible anywhere,
@@ -601,3 +709,135 @@ class SQLStorage(ABC):
                 (locked, thread_id),
             )
             return await self._thread_row(thread_id)
+
+    # -- imports and exports ---------------------------------------------------------------
+
+    async def imported_ids(self, key: str, source: str) -> dict[str, int]:
+        rows = await self._read(
+            "SELECT s.source_id, s.comment_id FROM import_sources s"
+            " JOIN threads t ON t.id = s.thread_id WHERE t.key = ? AND s.source = ?",
+            (key, source),
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def import_thread(self, thread: ImportedThread) -> ImportResult:
+        async with self._transaction():
+            thread_id, created = await self._import_target(thread)
+            users, new_users = await self._import_users(thread.users)
+            ids: list[int] = []
+            if thread.comments:
+                ids = await self._insert_comments(
+                    thread_id, [_new_comment(item, users) for item in thread.comments]
+                )
+                await self._import_history(thread_id, thread, ids, users)
+        return ImportResult(thread_id, created, new_users, ids)
+
+    async def _import_history(
+        self, thread_id: int, thread: ImportedThread, ids: Sequence[int], users: dict[str, int]
+    ) -> None:
+        """What the imported comments went through: edits, likes, hiding; and their ids."""
+        pairs = list(zip(thread.comments, ids, strict=True))
+        revisions = [
+            (thread_id, cid, r.body, self._time(r.written_at), self._time(r.replaced_at))
+            for item, cid in pairs
+            for r in item.revisions
+        ]
+        if revisions:
+            await self._write_many(
+                "INSERT INTO comment_revisions (thread_id, comment_id, body, written_at,"
+                " replaced_at) VALUES (?, ?, ?, ?, ?)",
+                revisions,
+            )
+        now = self._time(datetime.now(UTC))
+        likes = [(thread_id, cid, users[sub], now) for item, cid in pairs for sub in item.liked_by]
+        if likes:
+            await self._write_many(
+                "INSERT INTO likes (thread_id, comment_id, user_id, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                likes,
+            )
+        # Inserted visible, then hidden one by one as the API hides them: counts stay exact.
+        for item, cid in pairs:
+            if item.state is not CommentState.VISIBLE:
+                moderator = users[item.moderated_by] if item.moderated_by else None
+                row = await self._comment_row((thread_id, cid))
+                await self._hide(row, item.state, moderator, item.removed_reason)
+        await self._write_many(
+            "INSERT INTO import_sources (thread_id, source, source_id, comment_id)"
+            " VALUES (?, ?, ?, ?)",
+            [(thread_id, thread.source, item.source_id, cid) for item, cid in pairs],
+        )
+
+    async def _import_target(self, thread: ImportedThread) -> tuple[int, bool]:
+        """The thread with the import's key, held for this transaction; whether it is new."""
+        created = await self._create_thread(thread.key, thread.title, thread.url, thread.created_at)
+        if created is not None:
+            if thread.locked:
+                await self._write("UPDATE threads SET locked = ? WHERE id = ?", (True, created))
+            return created, True
+        rows = await self._write("SELECT id FROM threads WHERE key = ?", (thread.key,))
+        thread_id = int(rows[0][0])
+        await self._lock_thread(thread_id)
+        return thread_id, False
+
+    async def _import_users(self, users: Sequence[NewUser]) -> tuple[dict[str, int], int]:
+        """Ids by sub, and how many users are new: a user who exists keeps name and role."""
+        now = self._time(datetime.now(UTC))
+        new = 0
+        for user in users:
+            rows = await self._write(
+                "INSERT INTO users (sub, name, avatar_url, role, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sub) DO NOTHING RETURNING id",
+                (user.sub, user.name, user.avatar_url, user.role, now, now),
+            )
+            new += len(rows)
+        ids: dict[str, int] = {}
+        for chunk in self._chunks(sorted({user.sub for user in users})):
+            where, params = self._in("sub", chunk, "text")
+            rows = await self._write(f"SELECT sub, id FROM users WHERE {where}", params)
+            ids.update((row[0], int(row[1])) for row in rows)
+        return ids, new
+
+    async def thread_dump(self, thread_id: int) -> ThreadDump | None:
+        # Inside a write transaction holding the thread: its statements see one state.
+        async with self._transaction():
+            if await self._lock_thread(thread_id) is None:
+                return None
+            thread = await self._thread_row(thread_id)
+            rows = await self._write(
+                f"SELECT {_COMMENT_COLUMNS}, c.moderated_by, c.removed_reason {_COMMENT_FROM}"
+                " WHERE c.thread_id = ? ORDER BY c.id",
+                (thread_id,),
+            )
+            likes: dict[int, list[int]] = defaultdict(list)
+            for comment_id, user_id in await self._write(
+                "SELECT comment_id, user_id FROM likes WHERE thread_id = ?"
+                " ORDER BY comment_id, user_id",
+                (thread_id,),
+            ):
+                likes[comment_id].append(user_id)
+            revisions: dict[int, list[Revision]] = defaultdict(list)
+            for comment_id, body, written_at, replaced_at in await self._write(
+                "SELECT comment_id, body, written_at, replaced_at FROM comment_revisions"
+                " WHERE thread_id = ? ORDER BY comment_id, id",
+                (thread_id,),
+            ):
+                revisions[comment_id].append(
+                    Revision(body, self._parse_time(written_at), self._parse_time(replaced_at))
+                )
+            comments = [self._comment(row) for row in rows]
+            users = {c.author.id: c.author for c in comments if c.author is not None}
+            moderation = {row[0]: (row[20], row[21]) for row in rows if row[20] or row[21]}
+            named = {m for m, _ in moderation.values() if m} | {
+                u for ids in likes.values() for u in ids
+            }
+            missing = sorted(named - set(users))
+            for chunk in self._chunks(missing):
+                where, params = self._in("u.id", chunk, "bigint")
+                for row in await self._write(
+                    f"SELECT {_USER_COLUMNS} FROM users u WHERE {where}", params
+                ):
+                    user = _user(row)
+                    assert user is not None
+                    users[user.id] = user
+        return ThreadDump(thread, comments, users, dict(likes), dict(revisions), moderation)

@@ -12,8 +12,11 @@ if TYPE_CHECKING:
         Actor,
         CommentRow,
         CommentState,
+        ImportedThread,
+        ImportResult,
         NewComment,
         PageRequest,
+        ThreadDump,
         ThreadRef,
         ThreadRow,
         UserRow,
@@ -77,11 +80,17 @@ class Storage(Protocol):
 
     async def threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]: ...
 
-    async def thread_page(self, after: int | None, limit: int) -> list[ThreadRow]:
-        """Threads newest first, starting after the thread with id `after`."""
+    async def thread_page(
+        self, after: int | None, limit: int, oldest_first: bool = False
+    ) -> list[ThreadRow]:
+        """Threads newest first (or oldest first), starting after the thread with id `after`."""
         ...
 
     async def thread_total(self) -> int: ...
+
+    async def thread_versions(self, ids: Sequence[int]) -> dict[int, int]:
+        """The version of each thread that exists: a response cache checks them in one read."""
+        ...
 
     async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]: ...
 
@@ -142,3 +151,18 @@ class Storage(Protocol):
     async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow: ...
 
     async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow: ...
+
+    # Imports and exports (`threadql import`, `threadql export`).
+
+    async def imported_ids(self, key: str, source: str) -> dict[str, int]:
+        """Comment ids of the thread with this key, by their ids at `source`."""
+        ...
+
+    async def import_thread(self, thread: ImportedThread) -> ImportResult:
+        """Create the thread unless its key exists, its users unless their subs exist, and its
+        comments, with their states and every count exact: all in one transaction."""
+        ...
+
+    async def thread_dump(self, thread_id: int) -> ThreadDump | None:
+        """One thread with all its comments, read while no write to it can come between."""
+        ...

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
@@ -16,7 +17,10 @@ from schema import QueryLimits, build_schema
 from server.auth import Authenticator, secret_for
 from server.avatars import avatar
 from server.broker import Broker, MemoryBroker
+from server.cache import ResponseCache
 from server.graphql import GraphQLView
+from server.pages import GraphQLCORS, page_routes
+from server.persisted import PersistedQueries
 from server.ratelimit import UNLIMITED, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.redis_broker import RedisBroker
 from server.settings import Settings
@@ -49,11 +53,27 @@ def open_limiter(settings: Settings) -> RateLimiter:
     return RedisRateLimiter(settings.broker_url, settings.broker_prefix + "rate:")
 
 
+def open_persisted(settings: Settings) -> PersistedQueries | None:
+    """Documents in the broker's Redis when there is one, so that every process knows them."""
+    if not settings.persisted_queries:
+        return None
+    redis_url = None if settings.broker_url == "memory://" else settings.broker_url
+    return PersistedQueries(
+        settings.persisted_query_bytes, redis_url, settings.broker_prefix + "apq:"
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     storage = open_storage(settings.database_url)
     broker = open_broker(settings)
     limiter = open_limiter(settings)
+    persisted = open_persisted(settings)
+    cache = (
+        ResponseCache(storage, settings.response_cache_entries, settings.response_cache_bytes)
+        if settings.response_cache
+        else None
+    )
     secret = secret_for(settings.jwt_secret, Path(settings.data_dir))
     authenticator = Authenticator(secret, storage)
 
@@ -72,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await broker.close()
             if isinstance(limiter, RedisRateLimiter):
                 await limiter.close()
+            if persisted is not None:
+                await persisted.close()
             await storage.close()
 
     limits = QueryLimits(
@@ -82,18 +104,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_directives=settings.max_directives,
     )
     schema = build_schema(limits, production=settings.env == "production")
-    graphql = GraphQLView(schema, storage, broker, authenticator, settings)
+    graphql = GraphQLView(
+        schema, storage, broker, authenticator, settings, cache=cache, persisted=persisted
+    )
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/avatars/{name:path}.svg", avatar),
             Route("/healthz", healthz),
+            *page_routes(settings, secret),
         ],
+        middleware=[Middleware(GraphQLCORS)],
         lifespan=lifespan,
     )
     app.state.storage = storage
     app.state.broker = broker
     app.state.settings = settings
     app.state.limiter = limiter  # each request's Context takes it from here
+    app.state.response_cache = cache
+    app.state.persisted_queries = persisted
     return app

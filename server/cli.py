@@ -1,4 +1,4 @@
-"""`threadql`: serve, migrate and export the schema."""
+"""`threadql`: serve, migrate, export the schema, import and export comments."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from db import open_storage
+from db import exchange, open_storage
+from db.exchange import native
 from schema import schema
 from server import auth
 from server.app import create_app
 from server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 async def _migrate(settings: Settings) -> list[str]:
@@ -77,6 +81,60 @@ def export_schema(output: str | None) -> None:
         sys.stdout.write(text)
 
 
+def _progress(format_name: str) -> Callable[[exchange.Summary], None] | None:
+    """A line on the terminal that each imported thread rewrites; none when piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(summary: exchange.Summary) -> None:
+        threads = summary.threads + summary.threads_unchanged
+        sys.stderr.write(f"\r{format_name}: threads {threads}, comments {summary.comments}")
+        sys.stderr.flush()
+
+    return show
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> exchange.Summary:
+    storage = open_storage(settings.database_url)
+    await storage.open()
+    try:
+        await storage.migrate()
+        return await exchange.import_file(
+            storage, args.format, Path(args.file), args.thread_key, _progress(args.format)
+        )
+    finally:
+        await storage.close()
+
+
+def import_comments(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        summary = asyncio.run(_import(settings, args))
+    except (exchange.ExchangeError, OSError) as error:
+        sys.exit(f"threadql: import: {error}")
+    finally:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+    print("\n".join(summary.lines()))
+
+
+async def _export(settings: Settings, key: str | None) -> tuple[int, int]:
+    storage = open_storage(settings.database_url)
+    await storage.open()
+    try:
+        return await native.export(storage, sys.stdout.buffer, key)
+    finally:
+        await storage.close()
+
+
+def export_comments(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        threads, comments = asyncio.run(_export(settings, args.thread_key))
+    except exchange.ExchangeError as error:
+        sys.exit(f"threadql: export: {error}")
+    sys.stdout.flush()
+    print(f"threadql: exported {comments} comments in {threads} threads", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="threadql", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +152,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
+    import_parser = commands.add_parser(
+        "import", help="import comments from Disqus, WordPress, Isso or a threadql export"
+    )
+    import_parser.add_argument("format", choices=sorted(exchange.READERS))
+    import_parser.add_argument("file", help="the export file (Isso: its database file)")
+    import_parser.add_argument("--thread-key", help="import only the thread with this key")
+    dump_parser = commands.add_parser(
+        "export", help="print every thread with its comments as threadql's JSON"
+    )
+    dump_parser.add_argument("--thread-key", help="export only the thread with this key")
     args = parser.parse_args(argv)
 
     if args.command == "export-schema":
@@ -109,3 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings)
     elif args.command == "token":
         token(settings, args)
+    elif args.command == "import":
+        import_comments(settings, args)
+    elif args.command == "export":
+        export_comments(settings, args)

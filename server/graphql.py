@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -11,22 +12,28 @@ import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData, process_result
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from resolvers.context import Context
 from server.auth import Unauthenticated, bearer
+from server.cache import ReadRecorder, is_query, matches, request_key
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
+from server.persisted import PersistedQueryError, not_supported
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cross_web import AsyncHTTPRequestAdapter
     from starlette.types import Message, Receive, Scope, Send
     from strawberry.http import GraphQLHTTPResponse
+    from strawberry.http.base import BaseRequestProtocol
     from strawberry.schema import BaseSchema
     from strawberry.types import ExecutionResult
 
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
     from db.storage import Storage
     from server.auth import Authenticator
     from server.broker import Broker
+    from server.cache import Entry, ResponseCache
+    from server.persisted import PersistedQueries
     from server.settings import Settings
 
 EXAMPLE_QUERY = """# The demo thread, as a comment section shows it. Press ▶ to run.
@@ -106,6 +115,23 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return receive_within_limit
 
 
+def _http_base_url(request: Request | WebSocket) -> str:
+    """This server's URL for links it serves itself, http(s) over a WebSocket too."""
+    url = request.base_url
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    return str(url.replace(scheme=scheme)).rstrip("/")
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON text: clients read text frames, not binary."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class RequestRefused(HTTPException):
     """An HTTP-level refusal, answered as a GraphQL response with no `data`."""
 
@@ -115,10 +141,31 @@ class RequestRefused(HTTPException):
         reason: str,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        media: str | None = None,
     ) -> None:
         super().__init__(status, reason)
         self.code = code
         self.headers = headers or {}
+        self.media = media  # when the answer's type is fixed whatever the client accepts
+
+
+class CachedAnswer(Exception):
+    """The request is answered by an entry of the response cache, found or just made."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__()
+        self.entry = entry
+
+
+# What every anonymous answer says when the response cache is on: any cache may store it, and
+# must ask again before using it; only those with an ETag can be answered 304.
+REVALIDATE = {"Cache-Control": "no-cache", "Vary": "Accept, Authorization"}
+
+
+def _refusal(error: PersistedQueryError) -> RequestRefused:
+    """Apollo's clients look for these answers in JSON; no cache may keep one."""
+    headers = {"Cache-Control": "private, no-cache, must-revalidate"}
+    return RequestRefused(error.status, error.message, error.code, headers, media=JSON)
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -129,6 +176,9 @@ class GraphQLView(GraphQL[Context, None]):
         broker: Broker,
         authenticator: Authenticator,
         settings: Settings,
+        *,
+        cache: ResponseCache | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -136,11 +186,14 @@ class GraphQLView(GraphQL[Context, None]):
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=settings.max_operations,
+            allowed_origins=("*",),  # tokens, never cookies: pages of any site may subscribe
         )
         self.storage = storage
         self.broker = broker
         self.authenticator = authenticator
         self.settings = settings
+        self.cache = cache
+        self.persisted = persisted
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
         self._ide_html = _EXAMPLE_IN_PAGE.sub(
             lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
@@ -165,6 +218,8 @@ class GraphQLView(GraphQL[Context, None]):
             ):
                 raise HTTPException(406, "Accept application/graphql-response+json or JSON")
             response = await self.run(request)
+        except CachedAnswer as answer:
+            response = self._cached_response(request, answer.entry, media or JSON)
         except HTTPException as error:
             response = self._error_response(error, media or JSON)
         except Exception:  # the last line of defence: no stack trace ever reaches a client
@@ -183,6 +238,7 @@ class GraphQLView(GraphQL[Context, None]):
         headers = {}
         if isinstance(error, RequestRefused):
             headers = error.headers
+            media = error.media or media
             if error.code:
                 message["extensions"] = {"code": error.code}
         if request_id:
@@ -195,18 +251,22 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        context = Context(
-            storage=self.storage,
+        storage: Storage = self.storage
+        viewer = None
+        if isinstance(request, Request):
+            authorization = request.headers.get("authorization")
+            viewer = await self._viewer(authorization)
+            if self.cache is not None and authorization is None:
+                storage = ReadRecorder(self.storage)  # this request may be answered from cache
+        return Context(
+            storage=storage,
             broker=self.broker,
             settings=self.settings,
             request=request,
             response=response,
-            base_url=str(request.base_url).rstrip("/"),
+            base_url=_http_base_url(request),
+            viewer=viewer,
         )
-        if isinstance(request, Request):
-            context.viewer = await self._viewer(request.headers.get("authorization"))
-            context.fresh_loaders()
-        return context
 
     async def _viewer(self, authorization: object) -> UserRow | None:
         """The signed-in user; a bad token is refused, never read as anonymous."""
@@ -258,10 +318,30 @@ class GraphQLView(GraphQL[Context, None]):
             if content_type != JSON:
                 raise HTTPException(415, "POST a JSON body with Content-Type: application/json")
         data = await super().parse_http_body(request)
+        if not isinstance(data, GraphQLRequestData):
+            return data
         limit = self.settings.max_document_bytes
-        if isinstance(data, GraphQLRequestData) and len((data.query or "").encode()) > limit:
+        if len((data.query or "").encode()) > limit:
             raise RequestRefused(413, f"The query document is longer than {limit} bytes.")
+        if data.extensions and "persistedQuery" in data.extensions:
+            data = await self._persisted_query(data)
         return data
+
+    async def _persisted_query(self, data: GraphQLRequestData) -> GraphQLRequestData:
+        assert data.extensions is not None
+        try:
+            if self.persisted is None:
+                raise not_supported()
+            query = await self.persisted.resolve(data.extensions["persistedQuery"], data.query)
+        except PersistedQueryError as error:
+            raise _refusal(error) from error
+        return dataclasses.replace(data, query=query)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that names its query by hash alone."""
+        return super().should_render_graphql_ide(request) and (
+            "extensions" not in request.query_params
+        )
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
@@ -275,16 +355,68 @@ class GraphQLView(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
+    websocket_adapter_class = TextFrames
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute_single(  # noqa: PLR0917 - the signature it overrides
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Anonymous queries go through the response cache: answered from an entry whose
+        threads are unchanged, else run and, when every read was a thread's, kept."""
+        recorder = context.storage if isinstance(context.storage, ReadRecorder) else None
+        key = None
+        if self.cache is not None and recorder is not None and request_data.query is not None:
+            key = request_key(
+                request_data.query,
+                request_data.variables,
+                request_data.operation_name,
+                context.base_url,
+            )
+            entry = await self.cache.lookup(key)
+            if entry is not None:
+                raise CachedAnswer(entry)
+            sub_response.headers.update(REVALIDATE)
         try:
-            return await super().execute_single(*args, **kwargs)
+            result = await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
         except HTTPException as error:
             if isinstance(error.__cause__, InvalidOperationTypeError):
                 raise RequestRefused(405, error.reason, headers={"Allow": "POST"}) from error
             raise
+        if (
+            key is not None
+            and self.cache is not None
+            and recorder is not None
+            and recorder.cacheable
+            and not result.errors
+            and is_query(request_data.query or "", request_data.operation_name)
+        ):
+            body = self.encode_json(await self.process_result(request, result))
+            raise CachedAnswer(self.cache.store(key, body, recorder.versions))
+        return result
+
+    @staticmethod
+    def _cached_response(request: Request, entry: Entry, media: str) -> Response:
+        """Stored by any cache, but asked again each time: 304 while the ETag still holds."""
+        etag = entry.etag(media)
+        headers = {"ETag": etag, **REVALIDATE}
+        if matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        return Response(entry.body, headers=headers, media_type=f"{media}; charset=utf-8")
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -53,6 +53,9 @@ _RANGES = {
     "comment_burst": (1, 1_000_000),
     "likes_per_minute": (1, 1_000_000),
     "like_burst": (1, 1_000_000),
+    "response_cache_entries": (1, 10_000_000),
+    "response_cache_bytes": (1, 1 << 40),
+    "persisted_query_bytes": (1, 1 << 40),
 }
 
 
@@ -87,6 +90,13 @@ class Settings:
     comment_burst: int = 5
     likes_per_minute: int = 120  # two a second
     like_burst: int = 10
+    # Answers to anonymous queries, kept while none of the threads they read is written to.
+    response_cache: bool = True
+    response_cache_entries: int = 10_000
+    response_cache_bytes: int = 64 * 1024 * 1024
+    # Automatic persisted queries: documents by their SHA-256, sent once, then by hash.
+    persisted_queries: bool = True
+    persisted_query_bytes: int = 8 * 1024 * 1024  # of documents kept in each process
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,7 +109,7 @@ class Settings:
                 continue
             if field.name in _RANGES:
                 values[field.name] = _integer(name, raw, *_RANGES[field.name])
-            elif field.name in ("demo", "rate_limits"):
+            elif field.name in ("demo", "rate_limits", "response_cache", "persisted_queries"):
                 values[field.name] = _boolean(name, raw)
             else:
                 values[field.name] = raw

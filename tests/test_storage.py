@@ -25,8 +25,10 @@ async def test_migrations_apply_once_and_are_recorded(database_url: str) -> None
     assert isinstance(storage, SQLStorage)
     await storage.open()
     try:
-        assert await storage.pending_migrations() == ["0001_initial.sql"]
-        assert await storage.migrate() == [m.name for m in migrations.load(storage.dialect)]
+        names = [m.name for m in migrations.load(storage.dialect)]
+        assert names == ["0001_initial.sql", "0002_imports_and_authors.sql"]
+        assert await storage.pending_migrations() == names
+        assert await storage.migrate() == names
         assert await storage.migrate() == []
         assert await storage.pending_migrations() == []
     finally:
@@ -37,12 +39,12 @@ async def test_a_failing_migration_leaves_nothing_behind(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert isinstance(storage, SQLStorage)
-    broken = migrations.Migration(2, "0002_broken.sql", "CREATE TABLE half (x INTEGER);\nNOT SQL;")
+    broken = migrations.Migration(99, "0099_broken.sql", "CREATE TABLE half (x INTEGER);\nNOT SQL;")
     real = migrations.load(storage.dialect)
     monkeypatch.setattr(migrations, "load", lambda dialect: [*real, broken])
     with pytest.raises(Exception, match="syntax error"):
         await storage.migrate()
-    assert await storage.pending_migrations() == ["0002_broken.sql"]
+    assert await storage.pending_migrations() == ["0099_broken.sql"]
     with pytest.raises(Exception, match="half"):
         await storage._read("SELECT COUNT(*) FROM half")
     thread = await storage.create_thread("after", "After", None, datetime.now(UTC))

@@ -1,0 +1,139 @@
+"""Automatic persisted queries, Apollo's protocol: a client sends the SHA-256 of a document in
+place of the document, and sends both once when the server answers that it does not know it.
+
+A GET with the hash alone is a short URL that stays the same: what lets a CDN cache a query.
+Documents are kept in this process, within a size, and with a Redis broker in Redis too, so
+that a document registered through one process runs through all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from server.cache import ENTRY_OVERHEAD, LRU
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+MAX_DOCUMENTS = 100_000  # in this process, whatever their size
+REDIS_TTL = 24 * 3600  # seconds a document stays in Redis after its last registration
+TIMEOUT = 1.0  # seconds to connect to Redis or for it to answer: a request waits on it
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class PersistedQueryError(Exception):
+    """Answered as a GraphQL response without `data`; Apollo's clients act on `code`."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def not_supported() -> PersistedQueryError:
+    """Tells Apollo's clients to send whole documents from now on."""
+    return PersistedQueryError(200, "PersistedQueryNotSupported", NOT_SUPPORTED)
+
+
+def sha256(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def requested_hash(extension: object) -> str:
+    """The hash of `extensions.persistedQuery`, in lower case."""
+    if not isinstance(extension, dict) or extension.get("version") != 1:
+        raise PersistedQueryError(400, "Unsupported persisted query version: send version 1")
+    digest = extension.get("sha256Hash")
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest.lower()):
+        raise PersistedQueryError(400, "`sha256Hash` must be 64 hexadecimal digits")
+    return digest.lower()
+
+
+class PersistedQueries:
+    """Documents by their SHA-256. While Redis cannot be reached, this process's own are used."""
+
+    def __init__(
+        self, max_bytes: int, redis_url: str | None = None, prefix: str = "threadql:apq:"
+    ) -> None:
+        self.prefix = prefix
+        self._documents: LRU[str, str] = LRU(MAX_DOCUMENTS, max_bytes)
+        self._redis = (
+            Redis.from_url(
+                redis_url,
+                client_name="threadql-apq",
+                retry=Retry(NoBackoff(), 1),  # a pooled connection may be stale after a restart
+                socket_timeout=TIMEOUT,
+                socket_connect_timeout=TIMEOUT,
+            )
+            if redis_url
+            else None
+        )
+        self._failing = False
+
+    async def resolve(self, extension: object, query: str | None) -> str:
+        """The document to run: the one sent, registered under its hash, or the one registered."""
+        digest = requested_hash(extension)
+        if query is not None:
+            if sha256(query) != digest:
+                raise PersistedQueryError(400, "provided sha does not match query", HASH_MISMATCH)
+            await self._register(digest, query)
+            return query
+        document = self._documents.get(digest) or await self._shared(digest)
+        if document is None:
+            raise PersistedQueryError(200, "PersistedQueryNotFound", NOT_FOUND)
+        return document
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def _keep(self, digest: str, document: str) -> None:
+        self._documents.put(digest, document, len(document.encode()) + ENTRY_OVERHEAD)
+
+    async def _register(self, digest: str, document: str) -> None:
+        self._keep(digest, document)
+        if self._redis is not None:
+            try:
+                await self._redis.set(self.prefix + digest, document.encode(), ex=REDIS_TTL)
+            except (RedisError, OSError) as error:
+                self._failed(error)
+            else:
+                self._recovered()
+
+    async def _shared(self, digest: str) -> str | None:
+        """Registered through another process; checked, since Redis is not ours alone."""
+        if self._redis is None:
+            return None
+        try:
+            stored = await self._redis.get(self.prefix + digest)
+        except (RedisError, OSError) as error:
+            self._failed(error)
+            return None
+        self._recovered()
+        if not isinstance(stored, bytes):
+            return None
+        document = stored.decode(errors="replace")
+        if sha256(document) != digest:
+            return None
+        self._keep(digest, document)
+        return document
+
+    def _failed(self, error: BaseException) -> None:
+        if not self._failing:  # once per outage, not once per request
+            log.warning("persisted queries: Redis unreachable (%s); using this process's", error)
+        self._failing = True
+
+    def _recovered(self) -> None:
+        if self._failing:
+            log.info("persisted queries: Redis is back")
+            self._failing = False

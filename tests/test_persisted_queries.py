@@ -1,0 +1,179 @@
+"""Automatic persisted queries, as Apollo's clients speak them, over POST and GET."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from redis import Redis as SyncRedis
+from redis.exceptions import RedisError
+
+from server.app import create_app
+from server.settings import Settings
+from tests.services import REDIS, unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+QUERY = 'query Title { thread(key: "demo") { title commentCount } }'
+HASH = hashlib.sha256(QUERY.encode()).hexdigest()
+PRIVATE = "private, no-cache, must-revalidate"
+
+
+def extensions(digest: str = HASH, version: object = 1) -> dict[str, Any]:
+    return {"persistedQuery": {"version": version, "sha256Hash": digest}}
+
+
+@asynccontextmanager
+async def client(
+    database_url: str, tmp_path: Path, **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        database_url=database_url, data_dir=str(tmp_path), rate_limits=False, **options
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://threadql.test") as c:
+            yield c
+
+
+@pytest.fixture
+async def http(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(database_url, tmp_path) as c:
+        yield c
+
+
+async def post(http: httpx.AsyncClient, **body: Any) -> httpx.Response:
+    return await http.post("/graphql", json=body)
+
+
+async def get(
+    http: httpx.AsyncClient, headers: dict[str, str] | None = None, **params: Any
+) -> httpx.Response:
+    encoded = {name: json.dumps(v) if isinstance(v, dict) else v for name, v in params.items()}
+    return await http.get("/graphql", params=encoded, headers=headers or {})
+
+
+def refusal(response: httpx.Response) -> tuple[int, str, str]:
+    error = response.json()["errors"][0]
+    return response.status_code, error["message"], error["extensions"]["code"]
+
+
+async def test_an_unknown_hash_is_not_found_then_registered_then_runs_by_hash(
+    http: httpx.AsyncClient,
+) -> None:
+    for response in [
+        await post(http, extensions=extensions()),
+        await get(http, extensions=extensions()),
+        await get(http, {"Accept": "*/*"}, extensions=extensions()),  # not GraphiQL
+    ]:
+        assert refusal(response) == (200, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["cache-control"] == PRIVATE  # a CDN must not keep it
+        assert "data" not in response.json()
+
+    registered = await post(http, query=QUERY, extensions=extensions())
+    assert registered.json()["data"]["thread"]["commentCount"] == 28
+
+    by_post = await post(http, extensions=extensions(HASH.upper()))
+    by_get = await get(http, extensions=extensions())
+    named = await get(http, extensions=extensions(), operationName="Title")
+    assert by_post.json() == by_get.json() == named.json() == registered.json()
+    assert by_get.headers["etag"] == by_post.headers["etag"] == registered.headers["etag"]
+    assert by_get.headers["cache-control"] == "no-cache"
+
+    # What a CDN does with `no-cache`: ask again with the ETag it holds.
+    revalidated = await get(
+        http, {"If-None-Match": by_get.headers["etag"]}, extensions=extensions()
+    )
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+
+
+async def test_a_hash_that_is_not_the_documents_is_refused(http: httpx.AsyncClient) -> None:
+    other = hashlib.sha256(b"{ viewer { name } }").hexdigest()
+    response = await post(http, query=QUERY, extensions=extensions(other))
+    assert refusal(response) == (
+        400,
+        "provided sha does not match query",
+        "PERSISTED_QUERY_HASH_MISMATCH",
+    )
+    # Nothing was registered under either hash.
+    for digest in (other, HASH):
+        assert (
+            refusal(await post(http, extensions=extensions(digest)))[2]
+            == "PERSISTED_QUERY_NOT_FOUND"
+        )
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        {"persistedQuery": {"version": 2, "sha256Hash": HASH}},
+        {"persistedQuery": {"sha256Hash": HASH}},
+        {"persistedQuery": {"version": 1, "sha256Hash": "abc"}},
+        {"persistedQuery": {"version": 1, "sha256Hash": 7}},
+        {"persistedQuery": "yes"},
+    ],
+)
+async def test_malformed_persisted_queries_are_refused(
+    http: httpx.AsyncClient, extension: dict[str, Any]
+) -> None:
+    response = await post(http, query=QUERY, extensions=extension)
+    assert response.status_code == 400
+    assert "data" not in response.json()
+
+
+async def test_persisted_queries_can_be_turned_off(database_url: str, tmp_path: Path) -> None:
+    async with client(database_url, tmp_path, persisted_queries=False) as http:
+        response = await post(http, query=QUERY, extensions=extensions())
+        assert refusal(response) == (
+            200,
+            "PersistedQueryNotSupported",
+            "PERSISTED_QUERY_NOT_SUPPORTED",
+        )
+        assert (await post(http, query=QUERY)).json()["data"]["thread"]["commentCount"] == 28
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A broker prefix of this test's own, its keys deleted at the end."""
+    try:
+        with SyncRedis.from_url(REDIS, socket_connect_timeout=5, socket_timeout=5) as redis:
+            redis.ping()
+    except (RedisError, OSError) as error:
+        unavailable("Redis", error)
+    prefix = f"threadql-test-{uuid.uuid4().hex}:"
+    yield prefix
+    with SyncRedis.from_url(REDIS) as redis:
+        keys = list(redis.scan_iter(match=f"{prefix}*"))
+        if keys:
+            redis.delete(*keys)
+
+
+async def test_processes_sharing_a_redis_broker_share_their_documents(
+    database_url: str, tmp_path: Path, redis_prefix: str
+) -> None:
+    shared = {"broker_url": REDIS, "broker_prefix": redis_prefix}
+    async with (
+        client(database_url, tmp_path / "one", **shared) as one,
+        client(database_url, tmp_path / "two", **shared) as two,
+    ):
+        assert (await post(one, query=QUERY, extensions=extensions())).status_code == 200
+        by_hash = await get(two, extensions=extensions())
+        assert by_hash.json()["data"]["thread"]["commentCount"] == 28
+
+        # What Redis holds is checked against its hash before it runs.
+        forged = hashlib.sha256(b"{ viewer { name } }").hexdigest()
+        with SyncRedis.from_url(REDIS) as redis:
+            redis.set(f"{redis_prefix}apq:{forged}", b"{ threads { totalCount } }")
+        assert (
+            refusal(await post(two, extensions=extensions(forged)))[2]
+            == "PERSISTED_QUERY_NOT_FOUND"
+        )
