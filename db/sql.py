@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,11 @@ def _ancestors(path: str) -> list[int]:
     return [int(part) for part in path.split("/") if part]
 
 
+# The statements of the current request, however its work is spread over tasks: the storage's
+# own `statements` is shared by every request running at the time.
+request_statements: ContextVar[list[int] | None] = ContextVar("request_statements", default=None)
+
+
 class SQLStorage(ABC):
     """The Storage protocol over any SQL database with window functions and RETURNING."""
 
@@ -109,7 +115,23 @@ class SQLStorage(ABC):
     max_list: int  # values one statement may list; longer lists are split
 
     def __init__(self) -> None:
-        self.statements = 0  # SQL statements executed since opening
+        self._statements = 0
+
+    @property
+    def statements(self) -> int:
+        """SQL statements executed since opening; each one also counts for its request."""
+        return self._statements
+
+    @statements.setter
+    def statements(self, value: int) -> None:
+        counter = request_statements.get()
+        if counter is not None:
+            counter[0] += value - self._statements
+        self._statements = value
+
+    async def ping(self) -> None:
+        """One trivial statement: raises when the database does not answer."""
+        await self._read("SELECT 1")
 
     # -- what a backend supplies ------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The Starlette application: GraphQL, avatars and health, with storage opened in the lifespan."""
+"""The Starlette application: GraphQL, avatars, health and metrics, with storage opened in
+the lifespan."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from db import open_storage
@@ -19,21 +19,21 @@ from server.avatars import avatar
 from server.broker import Broker, MemoryBroker
 from server.cache import ResponseCache
 from server.graphql import GraphQLView
+from server.health import healthz, readyz
+from server.logs import configure as configure_logs
+from server.metrics import CountingBroker, Metrics, OperationName, metrics_endpoint
 from server.pages import GraphQLCORS, page_routes
 from server.persisted import PersistedQueries
 from server.ratelimit import UNLIMITED, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.redis_broker import RedisBroker
-from server.settings import Settings
+from server.settings import PREFIX, Settings, SettingsError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from starlette.requests import Request
+    from strawberry.schema import Schema
 
-
-async def healthz(request: Request) -> JSONResponse:
-    """Alive: the process answers. Readiness of the database is a separate question."""
-    return JSONResponse({"status": "ok"})
+__all__ = ["create_app", "healthz", "readyz", "worker_app"]
 
 
 def open_broker(settings: Settings) -> Broker:
@@ -104,8 +104,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_directives=settings.max_directives,
     )
     schema = build_schema(limits, production=settings.env == "production")
+    schema.extensions = (*schema.extensions, OperationName)
+    if settings.tracing:
+        add_tracing(schema)
+    metrics = Metrics()
     graphql = GraphQLView(
-        schema, storage, broker, authenticator, settings, cache=cache, persisted=persisted
+        schema,
+        storage,
+        CountingBroker(broker, metrics),
+        authenticator,
+        settings,
+        cache=cache,
+        persisted=persisted,
+        metrics=metrics,
     )
     app = Starlette(
         routes=[
@@ -113,6 +124,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/avatars/{name:path}.svg", avatar),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             *page_routes(settings, secret),
         ],
         middleware=[Middleware(GraphQLCORS)],
@@ -124,4 +137,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.limiter = limiter  # each request's Context takes it from here
     app.state.response_cache = cache
     app.state.persisted_queries = persisted
+    app.state.metrics = metrics
     return app
+
+
+def add_tracing(schema: Schema) -> None:
+    """A span for each operation and its phases, through OpenTelemetry's configured exporter."""
+    try:
+        from strawberry.extensions.tracing import OpenTelemetryExtension  # noqa: PLC0415
+    except ImportError as error:
+        raise SettingsError(
+            f"{PREFIX}TRACING=true needs OpenTelemetry: install opentelemetry-api and"
+            f" opentelemetry-sdk, or leave tracing off ({error})"
+        ) from error
+    schema.extensions = (*schema.extensions, OpenTelemetryExtension)
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process of `threadql serve --workers N`: each process reads
+    the settings and sets up its logging itself."""
+    settings = Settings.from_env()
+    configure_logs(settings.logs)
+    return create_app(settings)

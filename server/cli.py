@@ -15,6 +15,7 @@ from db.exchange import native
 from schema import schema
 from server import auth
 from server.app import create_app
+from server.logs import configure as configure_logs
 from server.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -36,8 +37,22 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"loop": "auto", "http": "auto", "ws_max_size": settings.max_message_bytes}
 
 
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def workers_refusal(settings: Settings, workers: int) -> str | None:
+    """Why `workers` processes cannot serve with these settings, if they cannot."""
+    if workers < 1:
+        return "--workers must be at least 1"
+    if workers > 1 and settings.broker_url == "memory://":
+        return (
+            f"--workers {workers} needs a broker every process shares: set"
+            " THREADQL_BROKER_URL=redis://… (with memory:// each process's subscribers would"
+            " miss the comments posted through the others)"
+        )
+    return None
+
+
+def serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     host, port = host or settings.host, port or settings.port
+    configure_logs(settings.logs)
     print(f"threadql: GraphiQL: http://{host}:{port}/graphql", flush=True)
     if not settings.jwt_secret:
         secret = auth.secret_for(None, Path(settings.data_dir))
@@ -49,9 +64,19 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
             f'{{"Authorization": "Bearer {token}"}}',
             flush=True,
         )
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="info", **server_options(settings)
-    )
+    # Logging is threadql's own (`THREADQL_LOG_FORMAT`): uvicorn's loggers pass their lines on.
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "log_config": None,
+        **server_options(settings),
+    }
+    if workers > 1:
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("server.app:worker_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
 
 
 def migrate(settings: Settings) -> None:
@@ -141,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser = commands.add_parser("serve", help="migrate, load the demo thread, serve HTTP")
     serve_parser.add_argument("--host")
     serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument(
+        "--workers", type=int, default=1, help="processes to serve with (more than 1 needs Redis)"
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     token_parser = commands.add_parser("token", help="print a signed token for local use")
     token_parser.add_argument("--sub", required=True, help="the host site's id for the user")
@@ -172,7 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as error:
         parser.exit(2, f"threadql: {error}\n")
     if args.command == "serve":
-        serve(settings, args.host, args.port)
+        refusal = workers_refusal(settings, args.workers)
+        if refusal is not None:
+            parser.exit(2, f"threadql: {refusal}\n")
+        try:
+            serve(settings, args.host, args.port, args.workers)
+        except SettingsError as error:
+            parser.exit(2, f"threadql: {error}\n")
     elif args.command == "migrate":
         migrate(settings)
     elif args.command == "token":

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import re
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,11 +22,13 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from db.sql import request_statements
 from resolvers.context import Context
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, matches, request_key
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 from server.persisted import PersistedQueryError, not_supported
+from server.ratelimit import on_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from server.auth import Authenticator
     from server.broker import Broker
     from server.cache import Entry, ResponseCache
+    from server.metrics import Metrics
     from server.persisted import PersistedQueries
     from server.settings import Settings
 
@@ -77,6 +81,7 @@ fragment CommentFields on Comment {
 }
 """
 log = logging.getLogger("threadql.http")
+request_log = logging.getLogger("threadql.request")  # one line for each HTTP request
 _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
 
 
@@ -179,6 +184,7 @@ class GraphQLView(GraphQL[Context, None]):
         *,
         cache: ResponseCache | None = None,
         persisted: PersistedQueries | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -194,6 +200,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.cache = cache
         self.persisted = persisted
+        self.metrics = metrics
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
         self._ide_html = _EXAMPLE_IN_PAGE.sub(
             lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
@@ -204,10 +211,64 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] == "websocket":
             websocket = WebSocket(scope, receive=receive, send=send)
             websocket.state.request_id = request_id
-            await self.run(websocket)
+            await self._serve_websocket(websocket)
             return
         request = Request(scope, _limited(receive, self.settings.max_request_bytes))
         request.state.request_id = request_id
+        started = time.perf_counter()
+        statements = [0]
+        counting = request_statements.set(statements)
+        observing = on_refusal.set(self.metrics.refused if self.metrics is not None else None)
+        status = 500
+        try:
+            response = await self._respond(request, request_id)
+            status = response.status_code
+            await response(scope, receive, send)
+        finally:
+            request_statements.reset(counting)
+            on_refusal.reset(observing)
+            self._observe(request, status, time.perf_counter() - started, statements[0])
+
+    async def _serve_websocket(self, websocket: WebSocket) -> None:
+        if self.metrics is None:
+            await self.run(websocket)
+            return
+        self.metrics.websockets.inc()
+        try:
+            await self.run(websocket)
+        finally:
+            self.metrics.websockets.dec()
+
+    def _observe(self, request: Request, status: int, seconds: float, statements: int) -> None:
+        """One log line and the metrics of a finished request."""
+        operation: str | None = getattr(request.state, "operation", None)
+        outcome: str = getattr(request.state, "outcome", "ok")
+        if status >= 500:
+            outcome = "error"
+        elif status >= 400 and outcome == "ok":
+            outcome = "refused"
+        if self.metrics is not None:
+            self.metrics.observe_request(operation, outcome, seconds, statements)
+        duration_ms = round(seconds * 1000, 3)
+        request_log.info(
+            "%s %s %s %d %.1f ms %d statements",
+            request.state.request_id,
+            operation or "-",
+            outcome,
+            status,
+            duration_ms,
+            statements,
+            extra={
+                "request_id": request.state.request_id,
+                "operation": operation,
+                "outcome": outcome,
+                "status": status,
+                "duration_ms": duration_ms,
+                "statements": statements,
+            },
+        )
+
+    async def _respond(self, request: Request, request_id: str) -> Response:
         media = negotiate(request.headers.get("accept"))
         try:
             length = request.headers.get("content-length", "")
@@ -228,7 +289,7 @@ class GraphQLView(GraphQL[Context, None]):
             response = self._error_response(unexpected, media or JSON, request_id)
         response.headers["X-Request-Id"] = request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
-        await response(scope, receive, send)
+        return response
 
     @staticmethod
     def _error_response(
@@ -371,6 +432,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """Anonymous queries go through the response cache: answered from an entry whose
         threads are unchanged, else run and, when every read was a thread's, kept."""
+        name: object = request_data.operation_name  # as the client sent it: any JSON value
+        request.state.operation = name if isinstance(name, str) else None
         recorder = context.storage if isinstance(context.storage, ReadRecorder) else None
         key = None
         if self.cache is not None and recorder is not None and request_data.query is not None:
@@ -397,6 +460,10 @@ class GraphQLView(GraphQL[Context, None]):
             if isinstance(error.__cause__, InvalidOperationTypeError):
                 raise RequestRefused(405, error.reason, headers={"Allow": "POST"}) from error
             raise
+        if result.errors:
+            # Errors without a path stopped the request before anything ran.
+            before = result.data is None and all(e.path is None for e in result.errors)
+            request.state.outcome = "refused" if before else "error"
         if (
             key is not None
             and self.cache is not None

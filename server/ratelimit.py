@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 1.0  # seconds to connect to Redis or for it to answer: a write waits on it
 EXPIRY_MARGIN = 1.0  # seconds a full bucket's Redis key outlives its refill
+
+# Told the bucket of each refusal in the current request: the app's metrics set it, so that
+# a limiter swapped in at any time is still counted.
+on_refusal: ContextVar[Callable[[str], None] | None] = ContextVar("on_refusal", default=None)
+
+
+def _refused(bucket: str) -> None:
+    observer = on_refusal.get()
+    if observer is not None:
+        observer(bucket)
 
 
 class RateLimiter(Protocol):
@@ -76,6 +87,7 @@ class MemoryRateLimiter:
             tokens = min(tokens, state.tokens + max(0.0, now - state.at) * rate)
             now = max(now, state.at)
         if tokens < 1:
+            _refused(bucket)
             return (1 - tokens) / rate
         tokens -= 1
         self._buckets[bucket, key] = _Bucket(tokens, now, now + (burst - tokens) / rate)
@@ -156,7 +168,10 @@ class RedisRateLimiter:
         if self._failing:
             log.info("rate limits: Redis is back; limiting again")
             self._failing = False
-        return float(wait)
+        seconds = float(wait)
+        if seconds > 0:
+            _refused(bucket)
+        return seconds
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
 
 PREFIX = "THREADQL_"
 ENVIRONMENTS = ("development", "production")
+LOG_FORMATS = ("json", "text")
 
 
 class SettingsError(ValueError):
@@ -97,6 +99,10 @@ class Settings:
     # Automatic persisted queries: documents by their SHA-256, sent once, then by hash.
     persisted_queries: bool = True
     persisted_query_bytes: int = 8 * 1024 * 1024  # of documents kept in each process
+    # Operations: log lines as JSON or text (empty: JSON in production, text in development),
+    # and OpenTelemetry spans for each operation when the opentelemetry packages are installed.
+    log_format: str = ""
+    tracing: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,7 +115,13 @@ class Settings:
                 continue
             if field.name in _RANGES:
                 values[field.name] = _integer(name, raw, *_RANGES[field.name])
-            elif field.name in ("demo", "rate_limits", "response_cache", "persisted_queries"):
+            elif field.name in (
+                "demo",
+                "rate_limits",
+                "response_cache",
+                "persisted_queries",
+                "tracing",
+            ):
                 values[field.name] = _boolean(name, raw)
             else:
                 values[field.name] = raw
@@ -133,3 +145,18 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}BROKER_URL must be memory:// or redis://…, not {self.broker_url!r}"
             )
+        if self.log_format not in ("", *LOG_FORMATS):
+            raise SettingsError(
+                f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)},"
+                f" not {self.log_format!r}"
+            )
+        if self.tracing and importlib.util.find_spec("opentelemetry") is None:
+            raise SettingsError(
+                f"{PREFIX}TRACING=true needs OpenTelemetry: install opentelemetry-api and"
+                " opentelemetry-sdk, or leave tracing off"
+            )
+
+    @property
+    def logs(self) -> str:
+        """The log format in effect: as set, else JSON in production and text in development."""
+        return self.log_format or ("json" if self.env == "production" else "text")
