@@ -9,13 +9,14 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from bench.delivery import measure_delivery
+from bench.memory import ServerMemory
 from bench.server import running_server
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from bench.delivery import DeliveryResult
+    from bench.delivery import DeliveryResult, Run
 
 LABEL = "W6 delivery via Redis, post to A, subscribe on B"
 
@@ -31,10 +32,12 @@ def measure_cross_process(
     secret: str,
     env: Mapping[str, str],
     logs: Path,
+    runs: Sequence[Run],
 ) -> list[DeliveryResult]:
     """Start processes A and B on one database and one Redis; both stop however this ends.
 
-    `logs` is a directory; `env` holds the settings both processes share.
+    `logs` is a directory; `env` holds the settings both processes share. The peak memory
+    of each run is A's, then B's.
     """
     shared = {
         **env,
@@ -47,9 +50,11 @@ def measure_cross_process(
         subscribe_on = stack.enter_context(running_server(database_url, logs / "b.log", shared))
         return asyncio.run(
             measure_delivery(
-                f"{post_to}/graphql",
+                f"{post_to.base_url}/graphql",
                 secret,
-                subscribe_url=f"{subscribe_on}/graphql",
+                subscribe_url=f"{subscribe_on.base_url}/graphql",
                 label="W6",
+                runs=runs,
+                memories=[ServerMemory(post_to.pid), ServerMemory(subscribe_on.pid)],
             )
         )

@@ -13,8 +13,8 @@ import statistics
 import time
 from collections import defaultdict
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, NamedTuple
 
 from bench.posting import Poster, comment_body
 from tests.live import GraphQLWebSocket
@@ -22,11 +22,18 @@ from tests.live import GraphQLWebSocket
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from bench.memory import ServerMemory
     from bench.posting import Posted
 
-# Subscribers, how many comments to time with that many, and the seconds that posting them
-# may take at most (fewer comments are timed if it runs out): 50 s in all.
-RUNS = ((1, 200, 5.0), (100, 100, 15.0), (1_000, 30, 30.0))
+
+class Run(NamedTuple):
+    subscribers: int
+    comments: int  # to time with that many
+    budget: float  # seconds that posting them may take at most; fewer are timed if it runs out
+
+
+RUNS = (Run(1, 200, 5.0), Run(100, 100, 15.0), Run(1_000, 30, 30.0))  # 50 s in all
+QUICK_RUNS = (Run(1, 50, 2.0), Run(100, 20, 4.0))
 CONNECT_CONCURRENCY = 50
 # The server's default, set so that the shell cannot change it: posting one comment at a
 # time, no subscriber falls more than a few events behind.
@@ -57,6 +64,7 @@ class DeliveryResult:
     p99_ms: float
     mutation_median_ms: float
     connect_seconds: float
+    peak_mib: tuple[float, ...]  # of each server process watched
 
     @property
     def deliveries(self) -> int:
@@ -69,7 +77,7 @@ def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         soft = wanted if hard == resource.RLIM_INFINITY else hard
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    needed = max(n for n, _, _ in RUNS) + 100
+    needed = max(run.subscribers for run in RUNS) + 100
     if soft != resource.RLIM_INFINITY and soft < needed:
         raise RuntimeError(f"delivery needs {needed} open files per process; the limit is {soft}")
     return soft
@@ -110,16 +118,32 @@ class Subscriber:
 
 
 async def measure_delivery(
-    graphql_url: str, secret: str, *, subscribe_url: str | None = None, label: str = "W5"
+    graphql_url: str,
+    secret: str,
+    *,
+    subscribe_url: str | None = None,
+    label: str = "W5",
+    runs: Sequence[Run] = RUNS,
+    memories: Sequence[ServerMemory] = (),
 ) -> list[DeliveryResult]:
-    """Post to `graphql_url`; subscribe there too, or at `subscribe_url` (another process)."""
+    """Post to `graphql_url`; subscribe there too, or at `subscribe_url` (another process).
+
+    The peak memory of the servers in `memories` is taken over each run.
+    """
     ws_url = (subscribe_url or graphql_url).replace("http://", "ws://", 1)
     async with Poster(graphql_url, secret, "bench-poster", "Bench Poster") as poster:
         thread_id = (await poster.thread()).id
         results = []
-        for subscribers, comments, budget in RUNS:
-            print(f"{label}: {subscribers} subscribers, up to {comments} comments …", flush=True)
-            results.append(await _run(ws_url, poster, thread_id, subscribers, comments, budget))
+        for run in runs:
+            print(
+                f"{label}: {run.subscribers} subscribers, up to {run.comments} comments …",
+                flush=True,
+            )
+            for memory in memories:
+                memory.reset()
+            result = await _run(ws_url, poster, thread_id, *run)
+            peaks = tuple(memory.peak_mib() for memory in memories)
+            results.append(replace(result, peak_mib=peaks))
         return results
 
 
@@ -175,6 +199,7 @@ async def _run(
         p99_ms=statistics.quantiles(latencies, n=100, method="inclusive")[98] * 1000,
         mutation_median_ms=statistics.median(p.round_trip for p in posted) * 1000,
         connect_seconds=connect_seconds,
+        peak_mib=(),
     )
 
 

@@ -40,8 +40,8 @@ class LoadResult:
 class LoadGenerator(Protocol):
     name: str
 
-    def run(self, url: str, body: bytes, seconds: float) -> LoadResult:
-        """Warm up, then load `url` with `body` for `seconds`."""
+    def run(self, url: str, body: bytes | None, seconds: float) -> LoadResult:
+        """Warm up, then load `url` for `seconds`: POST `body` as JSON, or GET when None."""
         ...
 
 
@@ -53,10 +53,10 @@ def pick_generator(workdir: Path) -> LoadGenerator:
 class AsyncioHttpx:
     name = f"Python asyncio + httpx {httpx.__version__} ({CLIENTS} keep-alive clients)"
 
-    def run(self, url: str, body: bytes, seconds: float) -> LoadResult:
+    def run(self, url: str, body: bytes | None, seconds: float) -> LoadResult:
         return asyncio.run(self._run(url, body, seconds))
 
-    async def _run(self, url: str, body: bytes, seconds: float) -> LoadResult:
+    async def _run(self, url: str, body: bytes | None, seconds: float) -> LoadResult:
         limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
         headers = {"content-type": "application/json"}
         async with httpx.AsyncClient(
@@ -66,7 +66,10 @@ class AsyncioHttpx:
             return await _drive(client, url, body, seconds)
 
 
-async def _drive(client: httpx.AsyncClient, url: str, body: bytes, seconds: float) -> LoadResult:
+async def _drive(
+    client: httpx.AsyncClient, url: str, body: bytes | None, seconds: float
+) -> LoadResult:
+    method = "GET" if body is None else "POST"
     latencies: list[float] = []
     failures: list[str] = []
     start = time.perf_counter()
@@ -75,7 +78,7 @@ async def _drive(client: httpx.AsyncClient, url: str, body: bytes, seconds: floa
     async def one_client() -> None:
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            response = await client.post(url, content=body)
+            response = await client.request(method, url, content=body)
             latencies.append(time.perf_counter() - sent)
             if response.status_code != 200:
                 failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
@@ -102,10 +105,12 @@ class Wrk:
         self.workdir = workdir
         self.name = f"wrk ({executable}, 1 thread, {CLIENTS} connections)"
 
-    def run(self, url: str, body: bytes, seconds: float) -> LoadResult:
-        script = self.workdir / "post.lua"
-        script.write_text(lua_script(body.decode("utf-8")), encoding="utf-8")
+    def run(self, url: str, body: bytes | None, seconds: float) -> LoadResult:
+        script = self.workdir / "request.lua"
+        text = None if body is None else body.decode("utf-8")
+        script.write_text(lua_script(text), encoding="utf-8")
         self._wrk(url, script, WARMUP_SECONDS)
+        drain(url, body)
         return parse_wrk(self._wrk(url, script, seconds, "--latency"))
 
     def _wrk(self, url: str, script: Path, seconds: float, *extra: str) -> str:
@@ -118,8 +123,20 @@ class Wrk:
         return done.stdout
 
 
-def lua_script(body: str) -> str:
-    """A wrk script that POSTs `body`, held in a Lua long string that nothing in it can close."""
+def drain(url: str, body: bytes | None) -> None:
+    """One request, waited for: wrk leaves requests unanswered when it stops, and a server
+    working through them (one with a sync worker goes through each in turn) should finish
+    before the next run starts, or that run would pay for them."""
+    method = "GET" if body is None else "POST"
+    headers = {"content-type": "application/json"}
+    httpx.request(method, url, content=body, headers=headers, timeout=REQUEST_TIMEOUT * 4)
+
+
+def lua_script(body: str | None) -> str:
+    """A wrk script that POSTs `body`, held in a Lua long string that nothing in it can close;
+    or GETs when `body` is None."""
+    if body is None:
+        return 'wrk.method = "GET"\n'
     level = ""
     while f"]{level}]" in body:
         level += "="

@@ -53,13 +53,21 @@ class Posted:
 class Poster:
     """One user's keep-alive HTTP connection to the GraphQL endpoint."""
 
-    def __init__(self, graphql_url: str, secret: str, sub: str, name: str) -> None:
+    def __init__(
+        self,
+        graphql_url: str,
+        secret: str,
+        sub: str,
+        name: str,
+        transport: httpx.AsyncBaseTransport | None = None,  # an app in this process, say
+    ) -> None:
         self.url = graphql_url
         token = auth.mint(secret, sub=sub, name=name, expires_in=3600)
         self.client = httpx.AsyncClient(
             headers={"authorization": f"Bearer {token}"},
             limits=httpx.Limits(max_connections=1),
             timeout=REQUEST_TIMEOUT,
+            transport=transport,
         )
 
     async def __aenter__(self) -> Self:

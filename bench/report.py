@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +14,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bench.delivery import DeliveryResult
-    from bench.load import LoadResult
     from bench.writes import WriteResult
 
 W4_LABEL = "W4 addComment, comments and replies"
@@ -24,12 +21,10 @@ W5_LABEL = "W5 commentAdded delivery"
 
 
 @dataclass(frozen=True)
-class Row:
-    workload: str
+class Writes:
     backend: str
-    comments: int
-    statements: int
-    load: LoadResult
+    result: WriteResult
+    peak_mib: float  # of the server during W4
 
 
 @dataclass(frozen=True)
@@ -41,48 +36,25 @@ class Deliveries:
     results: Sequence[DeliveryResult]
 
 
-def markdown(rows: Sequence[Row], generator: str, seconds: float, services: str) -> str:
-    """W1 and W2: the first table, each workload's backends side by side."""
-    rows = sorted(rows, key=lambda r: r.workload.split()[0])  # stable: backends keep their order
-    lines = [
-        "| workload | backend | comments returned | SQL statements/request | median ms | p99 ms"
-        " | requests/s |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r.workload} | {r.backend} | {r.comments} | {r.statements} | {r.load.median_ms:.2f}"
-        f" | {r.load.p99_ms:.2f} | {r.load.requests_per_second:.1f} |"
-        for r in rows
-    ]
-    # p99 of a few dozen requests is close to their maximum, so the counts are shown.
-    measured = ", ".join(f"{r.load.requests} ({r.workload.split()[0]} {r.backend})" for r in rows)
-    lines += [
-        "",
-        f"Load: {generator}, {seconds:g} s per workload against one uvicorn worker;"
-        f" Python {platform.python_version()}; {os.cpu_count()} CPUs; {services}.",
-        f"Requests measured: {measured}.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def writes_and_delivery(
-    writes: Sequence[tuple[str, WriteResult]], deliveries: Sequence[Deliveries]
-) -> str:
+def writes_and_delivery(writes: Sequence[Writes], deliveries: Sequence[Deliveries]) -> str:
     """W4, W5 and W6: the second table."""
     lines = [
         "| workload | backend | connections | comments timed | median ms | p99 ms"
-        " | addComment median ms | comments/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        " | addComment median ms | comments/s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {W4_LABEL} | {backend} | {w.writers} writers | {w.comments} | {w.median_ms:.2f}"
-        f" | {w.p99_ms:.2f} | {w.median_ms:.2f} | {w.comments_per_second:.1f} |"
-        for backend, w in writes
+        f"| {W4_LABEL} | {w.backend} | {r.writers} writers | {r.comments} | {r.median_ms:.2f}"
+        f" | {r.p99_ms:.2f} | {r.median_ms:.2f} | {r.comments_per_second:.1f}"
+        f" | {w.peak_mib:.0f} |"
+        for w in writes
+        for r in (w.result,)
     ]
     lines += [
         f"| {group.workload} | {group.backend}"
         f" | {d.subscribers:,} subscriber{'s' * (d.subscribers > 1)} | {d.comments}"
-        f" | {d.median_ms:.2f} | {d.p99_ms:.2f} | {d.mutation_median_ms:.2f} | |"
+        f" | {d.median_ms:.2f} | {d.p99_ms:.2f} | {d.mutation_median_ms:.2f} |"
+        f" | {_peaks(d.peak_mib)} |"
         for group in deliveries
         for d in group.results
     ]
@@ -101,13 +73,13 @@ def skipped(reasons: Sequence[str]) -> str:
     return "".join(f"Skipped: {reason}\n" for reason in reasons)
 
 
-def _writes_note(writes: Sequence[tuple[str, WriteResult]]) -> str:
-    w = writes[0][1]
+def _writes_note(writes: Sequence[Writes]) -> str:
+    w = writes[0].result
     counts = "; ".join(
         f"on {backend} from {r.count_before} to {r.count_after}, by the"
         f" {r.count_after - r.count_before} comments acknowledged ({r.warmup_comments} in the"
         " warm-up)"
-        for backend, r in writes
+        for backend, r in ((w.backend, w.result) for w in writes)
     )
     return (
         f"W4: median and p99 of the addComment round trip. {w.writers} writers, each signed in"
@@ -138,8 +110,12 @@ def _cross_note(groups: Sequence[Deliveries]) -> str:
         " THREADQL_BROKER_URL=redis://… and a THREADQL_BROKER_PREFIX of the run's own:"
         " subscribers connected to B, comments posted to A, so every event went from A through"
         f" Redis to B (deliveries: {_deliveries(groups)}; connecting {_connect_times(groups)})."
-        " Every subscriber received every comment exactly once."
+        " Every subscriber received every comment exactly once. Peak RSS: A's / B's."
     )
+
+
+def _peaks(peaks: Sequence[float]) -> str:
+    return " / ".join(f"{mib:.0f}" for mib in peaks)
 
 
 def _deliveries(groups: Sequence[Deliveries]) -> str:
