@@ -47,19 +47,9 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
-    """uvicorn serving the app on 127.0.0.1, in this event loop, until the block ends."""
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="on",
-        ws_ping_interval=0.5,  # a client that stops reading cannot answer pings: cut it off soon
-        ws_ping_timeout=0.5,
-        **server_options(settings),
-    )
+async def serving(app: Starlette, **options: Any) -> AsyncIterator[str]:
+    """uvicorn serving `app` on a free port of 127.0.0.1, in this event loop; its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -68,10 +58,24 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    """threadql on 127.0.0.1, in this event loop, until the block ends."""
+    app = create_app(settings)
+    async with serving(
+        app,
+        lifespan="on",
+        ws_ping_interval=0.5,  # a client that stops reading cannot answer pings: cut it off soon
+        ws_ping_timeout=0.5,
+        **server_options(settings),
+    ) as url:
+        yield LiveServer(url, app)
 
 
 class GraphQLWebSocket:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
@@ -576,19 +575,8 @@ async def another_site(page: str) -> AsyncIterator[str]:
     async def answer(request: Request) -> HTMLResponse:
         return HTMLResponse(page)
 
-    site = Starlette(routes=[Route("/{path:path}", answer)])
-    server = uvicorn.Server(uvicorn.Config(site, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with live.serving(Starlette(routes=[Route("/{path:path}", answer)])) as url:
+        yield url
 
 
 async def test_a_site_of_another_origin_embeds_the_thread(
