@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from db.rows import Actor
 from resolvers.loaders import Loaders
-from server.ratelimit import UNLIMITED, Unlimited
+from server.ratelimit import UNLIMITED
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 # 1013, "try again later": clients of graphql-transport-ws reconnect on it.
 MISSED_UPDATES_CODE = 1013
 _closing: set[asyncio.Future[None]] = set()
-_APP_LIMITER = Unlimited()  # stands for "the app's", until `__post_init__` looks it up
 
 
 async def _close(websocket: WebSocket) -> None:
@@ -59,11 +58,10 @@ class Context:
     viewer: UserRow | None = None
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
-    limiter: RateLimiter = _APP_LIMITER  # when not given, the app's `state.limiter`
+    limiter: RateLimiter = field(init=False)  # the app's `state.limiter`
 
     def __post_init__(self) -> None:
-        if self.limiter is _APP_LIMITER:
-            self.limiter = app_limiter(self.request)
+        self.limiter = app_limiter(self.request)
         self.fresh_loaders()
 
     def fresh_loaders(self) -> Loaders:
