@@ -132,7 +132,7 @@ class TextFrames(ASGIWebSocketAdapter):
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         try:
-            await self.ws.send_text(orjson.dumps(message).decode())
+            await self.ws.send_text(self.view.encode_json_string(message))
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
 
