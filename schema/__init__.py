@@ -10,12 +10,11 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
-    ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
+from schema.documents import CachedDocuments, Documents
 from schema.limits import QueryLimits
 from schema.mutation import Mutation
 from schema.query import Query
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("threadql.errors")
 
-# A page sends the same few documents again and again: parse and validate each once.
-DOCUMENT_CACHE_SIZE = 512
+DOCUMENT_CACHE_SIZE = 512  # distinct documents kept parsed and validated
 
 
 def unexpected(error: GraphQLError) -> bool:
@@ -83,10 +81,10 @@ class Schema(strawberry.Schema):
 def build_schema(limits: QueryLimits | None = None, *, production: bool = False) -> Schema:
     """Production hides the schema: no introspection, no "Did you mean" suggestions."""
     limits = limits or QueryLimits()
+    documents = Documents(DOCUMENT_CACHE_SIZE, limits.max_tokens)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedDocuments(documents),
         *limits.extensions(),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         MaskUnexpectedErrors,
     ]
     if production:

@@ -26,7 +26,6 @@ from graphql import (
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -54,13 +53,14 @@ class QueryLimits:
     max_directives: int = 50
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
-        return [
-            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=self.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
-            lambda: AddValidationRules([directive_limit(self.max_directives)]),
-            lambda: NodeLimit(self.max_nodes),
+        """The token limit is the parser's: `schema.documents.Documents` applies it."""
+        # One set of rule classes for every request: validation is cached by them.
+        rules = [
+            *QueryDepthLimiter(max_depth=self.max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules,
+            directive_limit(self.max_directives),
         ]
+        return [lambda: AddValidationRules(rules), lambda: NodeLimit(self.max_nodes)]
 
 
 def limit_error(message: str, **details: int) -> GraphQLError:

@@ -1,0 +1,86 @@
+"""Each distinct document text parsed and validated once: a page sends the same few again
+and again, and validating the demo thread's query costs more than executing it.
+
+Strawberry's own caches key validation on the parsed document, which hashes its whole tree
+on every lookup; these key on the text, whose hash Python keeps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, TypeVar
+
+from graphql import parse
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from graphql import ASTValidationRule, DocumentNode, GraphQLError
+    from strawberry.types import ExecutionContext
+
+Rules = tuple[type["ASTValidationRule"], ...]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Documents:
+    """Parsed documents and their validation errors, the least recently used out first."""
+
+    def __init__(self, maxsize: int, max_tokens: int) -> None:
+        self.maxsize = maxsize
+        self.max_tokens = max_tokens
+        self._parsed: OrderedDict[str, DocumentNode] = OrderedDict()
+        self._errors: OrderedDict[tuple[str, Rules], list[GraphQLError]] = OrderedDict()
+
+    def parse(self, text: str) -> DocumentNode:
+        """Raises GraphQLError, uncached, for a document that does not parse."""
+        document = self._parsed.get(text)
+        if document is None:
+            document = parse(text, max_tokens=self.max_tokens)
+            self._keep(self._parsed, text, document)
+        else:
+            self._parsed.move_to_end(text)
+        return document
+
+    def errors(
+        self, text: str, document: DocumentNode, execution: ExecutionContext
+    ) -> list[GraphQLError]:
+        """`document` is what `text` parses to; the rules are the request's, the same
+        classes on every request of one schema."""
+        key = (text, execution.validation_rules)
+        errors = self._errors.get(key)
+        if errors is None:
+            errors = validate_document(execution.schema._schema, document, key[1])
+            self._keep(self._errors, key, errors)
+        else:
+            self._errors.move_to_end(key)
+        return list(errors)
+
+    def _keep(self, cache: OrderedDict[K, V], key: K, value: V) -> None:
+        cache[key] = value
+        if len(cache) > self.maxsize:
+            cache.popitem(last=False)
+
+
+class CachedDocuments(SchemaExtension):
+    """Parsing and validation from `Documents`, shared by every request of the schema."""
+
+    def __init__(self, documents: Documents) -> None:
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.graphql_document is None and execution.query:
+            execution.graphql_document = self.documents.parse(execution.query)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        document = execution.graphql_document
+        if execution.query and document is not None:
+            execution.pre_execution_errors = self.documents.errors(
+                execution.query, document, execution
+            )
+        yield
