@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from schema.documents import CachedDocuments, Documents
+from schema.execution import Execution
 from schema.limits import QueryLimits
 from schema.mutation import Mutation
 from schema.query import Query
@@ -95,6 +96,7 @@ def build_schema(limits: QueryLimits | None = None, *, production: bool = False)
         subscription=Subscription,
         types=[Thread, Comment, User],
         extensions=extensions,
+        execution_context_class=Execution,
         config=StrawberryConfig(disable_field_suggestions=production),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -139,11 +140,12 @@ class Comment(Node):
             row=row,
         )
 
-    @strawberry.field(description="False for anonymous readers.")
-    async def viewer_has_liked(self, info: Info) -> bool:
+    @strawberry.field(description="False for anonymous readers.", graphql_type=bool)
+    def viewer_has_liked(self, info: Info) -> Awaitable[bool] | bool:
+        """Not a coroutine: most readers are anonymous, and their answer needs no waiting."""
         if info.context.viewer is None:
             return False
-        return await info.context.loaders.liked.load((self.row.thread_id, self.row.id))
+        return info.context.loaders.liked.load((self.row.thread_id, self.row.id))
 
     @strawberry.field
     async def thread(self, info: Info) -> Thread:
