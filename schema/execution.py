@@ -1,72 +1,206 @@
-"""graphql-core's executor with a shortcut for plain leaf fields.
+"""graphql-core's executor, with compiled plans for queries and plain leaves read in place.
 
-Most of a thread's answer is leaves read straight off an object (`id`, `body`, `likeCount`,
-...). graphql-core treats each like any field: a path, a resolve info, Strawberry's resolver
-wrapper, an awaitable check and completion, about ten calls for one `getattr`. Here a leaf
-whose Strawberry field has no resolver and no extensions is read and serialised in place.
-Anything unusual about a value (null where the type forbids it, a value the scalar refuses)
-goes the ordinary way, so that errors stay exactly graphql-core's.
+A query with a plan (`schema.plans`) runs level by level: every object of a level is filled
+from its plan, the awaitables it leaves (connections loading their rows) are gathered
+together, so one batched statement serves a level as before, and their values fill the next
+level. Anything unexpected on the way (an error, a null where the type forbids one, a value
+of the wrong type) abandons the plan, and graphql-core runs the operation again to answer it
+the standard way: a query reads, so running it twice changes nothing but the time it takes.
+
+Operations without a plan still read plain leaves in place: a leaf whose Strawberry field
+has no resolver costs graphql-core about ten calls (a path, a resolve info, Strawberry's
+wrapper, completion) for one `getattr`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+import asyncio
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from graphql import (
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    Undefined,
-    get_named_type,
-    is_leaf_type,
-)
+from graphql import ExecutionResult, GraphQLObjectType, Undefined
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.arguments import convert_arguments
+
+from schema.plans import compile_query, plain_leaf, read_leaf
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Mapping
 
-    from graphql import GraphQLField, GraphQLOutputType
     from graphql.execution.collect_fields import GroupedFieldSet
     from graphql.pyutils import AwaitableOrValue
+    from strawberry import Schema
+
+    from schema.plans import FieldPlan, ObjectPlan, Output, PlainLeaf
+
+PLANS = 512  # operations whose plan (or lack of one) is kept
 
 
-class PlainLeaf(NamedTuple):
-    attribute: str  # the Python attribute that holds the value
-    coerce: Callable[[Any], Any]  # the scalar's or enum's output coercion
-    non_null: bool
+class Unexpected(Exception):
+    """Something a plan does not answer itself: graphql-core will."""
 
 
-def plain_leaf(field: GraphQLField) -> PlainLeaf | None:
-    """The shortcut for `field`, if Strawberry would only read an attribute for it."""
-    resolve = field.resolve
-    definition = field.extensions.get("strawberry-definition")
-    if definition is None or not getattr(resolve, "_is_default", False):
-        return None
-    field_type: GraphQLOutputType = field.type
-    non_null = isinstance(field_type, GraphQLNonNull)
-    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    if isinstance(inner, GraphQLList) or not is_leaf_type(inner):
-        return None
-    named = get_named_type(inner)
-    return PlainLeaf(definition.python_name, named.coerce_output_value, non_null)  # type: ignore[attr-defined]
+# Awaitables left by one level: the value, where it goes, how to complete it and its path.
+Pending = list[tuple["Awaitable[Any]", dict[str, Any], str, "Output", Path]]
 
 
-def read_leaf(leaf: PlainLeaf, source: Any) -> Any:
-    """The field's answer, or Undefined when the ordinary path must find out what it is."""
-    try:
-        value = getattr(source, leaf.attribute)
-        if value is None:
-            return Undefined if leaf.non_null else None
-        coerced = leaf.coerce(value)
-    except Exception:  # the ordinary path raises it again, located
-        return Undefined
-    return Undefined if coerced is None else coerced
+def _discard(awaitable: Awaitable[Any]) -> None:
+    if isinstance(awaitable, Coroutine):
+        awaitable.close()
+    elif isinstance(awaitable, asyncio.Future):
+        awaitable.cancel()
 
 
 class Execution(StrawberryGraphQLCoreExecutionContext):
-    # (type, field name) -> the shortcut or None; a schema's types never change.
-    _plain: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}  # noqa: RUF012
+    # Shared by every request: a schema's types never change, nor do cached documents.
+    _plain: ClassVar[dict[tuple[GraphQLObjectType, str], PlainLeaf | None]] = {}
+    _plans: ClassVar[OrderedDict[tuple[int, int], tuple[object, object, ObjectPlan | None]]] = (
+        OrderedDict()
+    )
+
+    def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[Any]:
+        plan = self._plan()
+        if plan is None or self.middleware_manager_in_use:
+            return super().execute_operation(serially)
+        return self._execute_plan(plan, serially)
+
+    @property
+    def middleware_manager_in_use(self) -> bool:
+        """Middleware sees every field: neither shortcut may skip one."""
+        middleware = self.middleware_manager
+        return middleware is not None and bool(middleware.middlewares)
+
+    def _plan(self) -> ObjectPlan | None:
+        """Cached documents bring the same operation node each time: a plan is kept by it."""
+        operation, schema = self.operation, self.schema
+        key = (id(schema), id(operation))
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] is schema and cached[1] is operation:
+            self._plans.move_to_end(key)
+            return cached[2]
+        plan = compile_query(schema, operation, self.fragment_definitions)
+        self._plans[key] = (schema, operation, plan)  # both kept: their ids stay their own
+        if len(self._plans) > PLANS:
+            self._plans.popitem(last=False)
+        return plan
+
+    async def _execute_plan(self, plan: ObjectPlan, serially: bool | None) -> Any:
+        self._converted: dict[int, Mapping[str, Any]] = {}
+        try:
+            data = await self._run(plan)
+        except Exception:  # answered again, errors and all, the standard way
+            result = super().execute_operation(serially)
+            return await result if self.is_awaitable(result) else result
+        return ExecutionResult(data, None)
+
+    async def _run(self, plan: ObjectPlan) -> dict[str, Any]:
+        pending: Pending = []
+        try:
+            data = self._fill(plan, self.root_value, None, pending)
+            while pending:
+                level, pending = pending, []
+                values = await asyncio.gather(*(item[0] for item in level), return_exceptions=True)
+                for (_, target, key, output, path), value in zip(level, values, strict=True):
+                    if isinstance(value, BaseException):
+                        raise Unexpected from value
+                    target[key] = self._complete(output, value, path, pending)
+        except BaseException:
+            for awaitable, *_ in pending:  # started by this level, never to be awaited
+                _discard(awaitable)
+            raise
+        return data
+
+    def _fill(
+        self, plan: ObjectPlan, source: Any, path: Path | None, pending: Pending
+    ) -> dict[str, Any]:
+        if plan.origin is not None and not isinstance(source, plan.origin):
+            raise Unexpected
+        parent = plan.object_type
+        answer: dict[str, Any] = {}
+        for field in plan.fields:
+            key = field.key
+            if field.leaf is not None:
+                value = read_leaf(field.leaf, source)
+                if value is Undefined:
+                    raise Unexpected
+                answer[key] = value
+                continue
+            if field.output is None:
+                answer[key] = parent.name  # __typename
+                continue
+            field_path = Path(path, key, parent.name)
+            value = self._resolve(field, parent, source, field_path)
+            if self.is_awaitable(value):
+                answer[key] = None  # its place in the answer's order, filled in later
+                pending.append((value, answer, key, field.output, field_path))
+            else:
+                answer[key] = self._complete(field.output, value, field_path, pending)
+        return answer
+
+    def _complete(self, output: Output, value: Any, path: Path, pending: Pending) -> Any:
+        if value is None:
+            if output.non_null:
+                raise Unexpected
+            return None
+        if output.coerce is not None:
+            coerced = output.coerce(value)
+            if coerced is None or coerced is Undefined:
+                raise Unexpected
+            return coerced
+        if output.item is not None:
+            if not isinstance(value, list | tuple):
+                raise Unexpected
+            item = output.item
+            return [
+                self._complete(item, each, Path(path, index, None), pending)
+                for index, each in enumerate(value)
+            ]
+        assert output.plan is not None
+        return self._fill(output.plan, value, path, pending)
+
+    def _resolve(self, plan: FieldPlan, parent: GraphQLObjectType, source: Any, path: Path) -> Any:
+        field = plan.field
+        assert field is not None
+        resolver = field.base_resolver
+        if resolver is None:
+            return getattr(source, field.python_name)
+        info = None
+        kwargs: dict[str, Any] = {}
+        if plan.arguments:
+            converted = self._converted.get(id(plan))
+            kwargs.update(self._convert(plan, parent, path) if converted is None else converted)
+        if resolver.info_parameter:  # an info costs two objects: only for those who ask
+            info = self._info(plan, parent, path)
+            kwargs[resolver.info_parameter.name] = info
+        args = [source] if resolver.self_parameter else []
+        return field.get_result(source, info, args, kwargs)
+
+    def _info(self, plan: FieldPlan, parent: GraphQLObjectType, path: Path) -> Any:
+        assert plan.definition is not None
+        assert plan.field is not None
+        raw_info = self.build_resolve_info(plan.definition, list(plan.nodes), parent, path)
+        return self._strawberry.config.info_class(_raw_info=raw_info, _field=plan.field)
+
+    def _convert(self, plan: FieldPlan, parent: GraphQLObjectType, path: Path) -> Mapping[str, Any]:
+        """The field's Python arguments, converted once per request for every object."""
+        assert plan.definition is not None
+        assert plan.field is not None
+        raw = get_argument_values(plan.definition, plan.nodes[0], self.variable_values)
+        converted = self._converted[id(plan)] = convert_arguments(
+            raw,
+            plan.field.arguments,
+            scalar_registry=self._strawberry.schema_converter.scalar_registry,
+            config=self._strawberry.config,
+            info=self._info(plan, parent, path),
+        )
+        return converted
+
+    @property
+    def _strawberry(self) -> Schema:
+        return self.schema._strawberry_schema  # type: ignore[attr-defined, no-any-return]
 
     def execute_fields(
         self,
@@ -77,8 +211,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
         """graphql-core's, with plain leaves read in place."""
-        middleware = self.middleware_manager
-        if middleware is not None and middleware.middlewares:  # they see every field
+        if self.middleware_manager_in_use:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )

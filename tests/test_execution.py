@@ -1,5 +1,5 @@
-"""The executor's shortcut for plain leaves answers exactly as graphql-core does, errors too,
-and documents are parsed and validated once per text."""
+"""Compiled plans and the shortcut for plain leaves answer exactly as graphql-core does,
+errors too, with the same batches; documents are parsed and validated once per text."""
 
 from __future__ import annotations
 
@@ -9,10 +9,21 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, ValidationRule
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    ValidationRule,
+    parse,
+)
+from strawberry.dataloader import DataLoader
 
+from bench.queries import W1
+from schema import schema as threadql_schema
 from schema.documents import CachedDocuments, Documents
 from schema.execution import Execution
+from schema.plans import ObjectPlan, compile_query
+from server.graphql import EXAMPLE_QUERY
 
 
 @strawberry.enum
@@ -21,9 +32,13 @@ class Mood(enum.Enum):
     TENSE = "tense"
 
 
-@strawberry.type
-class Item:
+@strawberry.interface
+class Named:
     name: str
+
+
+@strawberry.type
+class Item(Named):
     count: int
     maybe: str | None
     mood: Mood
@@ -43,6 +58,18 @@ class Item:
         await asyncio.sleep(0)
         return self.count + 1
 
+    @strawberry.field
+    async def children(
+        self, info: strawberry.Info, first: int = 2, mood: Mood | None = None
+    ) -> list[Item]:
+        """Loaded in batches: one for every level of a query."""
+        names = await info.context["children"].load(self.name)
+        return [item(name, mood=mood or Mood.CALM) for name in names[:first]]
+
+    @strawberry.field
+    def echo(self, text: str = "quiet", times: int = 1) -> str:
+        return text * times
+
 
 class Unreadable(Item):
     """An Item whose plain `maybe` fails as it is read."""
@@ -56,8 +83,10 @@ class Unreadable(Item):
         pass
 
 
-def item(name: str, count: Any = 1, must: Any = "here", maybe: str | None = None) -> Item:
-    return Item(name=name, count=count, maybe=maybe, mood=Mood.CALM, tags=["a", "b"], must=must)
+def item(
+    name: str, count: Any = 1, must: Any = "here", maybe: str | None = None, mood: Mood = Mood.CALM
+) -> Item:
+    return Item(name=name, count=count, maybe=maybe, mood=mood, tags=["a", "b"], must=must)
 
 
 @strawberry.type
@@ -74,8 +103,36 @@ class Query:
         return [item("fine"), item("nothing", must=None), item("odd", count="many"), unreadable]
 
 
-PLAIN = strawberry.Schema(Query)
-FAST = strawberry.Schema(Query, execution_context_class=Execution)
+PLAIN = strawberry.Schema(Query, types=[Item])
+FAST = strawberry.Schema(Query, types=[Item], execution_context_class=Execution)
+
+
+class Batches:
+    """A context whose loader notes each batch it loads."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.loader = DataLoader(self.load)
+
+    async def load(self, names: list[str]) -> list[list[str]]:
+        self.batches.append(sorted(names))
+        return [[f"{name}.{n}" for n in range(3)] for name in names]
+
+    def __getitem__(self, name: str) -> DataLoader[str, list[str]]:
+        assert name == "children"
+        return self.loader
+
+
+async def both(query: str, variables: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The answer and the batches of each schema."""
+    answers = []
+    for schema in (PLAIN, FAST):
+        context = Batches()
+        result = await schema.execute(query, variable_values=variables, context_value=context)
+        errors = [e.formatted for e in result.errors or []]
+        answers.append(({"data": result.data, "errors": errors}, context.batches))
+    return answers[0], answers[1]
+
 
 QUERIES = [
     "{ items { name count maybe mood tags shout later } }",
@@ -85,17 +142,57 @@ QUERIES = [
     "{ holes { name maybe } }",
     "{ items { name fragile } }",
     "{ holes { ...F } } fragment F on Item { name mood must maybe }",
+    "{ items { ... on Named { name } ... on Item { count } __typename } }",
+    "{ items { name children { name children(first: 3) { name mood } } } }",
+    "{ items { a: children(first: 1) { name } b: children(mood: TENSE) { mood } } }",
+    "{ items { name ...A ...B } } fragment A on Item { children { name } }"
+    " fragment B on Item { children { count } }",
+    '{ items { echo e2: echo(text: "hey", times: 2) } }',
+    "{ items { name @include(if: true) count @skip(if: true) } }",
+    "{ items { children { name fragile } } }",
+    "{ items { children(first: -1) { name } } }",
+    "query Named { items { name } } query Other { holes { name } }",
+]
+VARIABLES = [
+    ("query ($n: Int!) { items { children(first: $n) { name } } }", {"n": 1}),
+    ("query ($m: Mood) { items { children(mood: $m) { mood } } }", {"m": "TENSE"}),
+    ('query ($t: String = "x") { items { echo(text: $t, times: 3) } }', {}),
+    ("query ($n: Int!) { items { name } }", {"n": "not a number"}),
 ]
 
 
 @pytest.mark.parametrize("query", QUERIES)
 async def test_answers_as_graphql_core_does(query: str) -> None:
-    expected = await PLAIN.execute(query)
-    actual = await FAST.execute(query)
-    assert actual.data == expected.data
-    assert [e.formatted for e in actual.errors or []] == [
-        e.formatted for e in expected.errors or []
-    ]
+    if query.startswith("query Named"):
+        for name in ("Named", "Other"):
+            expected = await PLAIN.execute(query, operation_name=name, context_value=Batches())
+            actual = await FAST.execute(query, operation_name=name, context_value=Batches())
+            assert (actual.data, actual.errors) == (expected.data, expected.errors)
+        return
+    expected, actual = await both(query)
+    assert actual == expected
+
+
+@pytest.mark.parametrize(("query", "variables"), VARIABLES)
+async def test_variables_as_graphql_core_does(query: str, variables: dict[str, Any]) -> None:
+    expected, actual = await both(query, variables)
+    assert actual == expected
+
+
+async def test_one_batch_for_each_level() -> None:
+    query = "{ items { children { children { name } } } }"
+    (_, plain_batches), (_, fast_batches) = await both(query)
+    assert len(fast_batches) == 2 == len(plain_batches)
+    assert fast_batches[0] == ["one", "three", "two"]
+
+
+async def test_answers_keep_the_order_of_the_selection() -> None:
+    """Awaited fields fill in later, in their place: clients may compare texts."""
+    result = await FAST.execute(
+        "{ items { children { name } name echo shout } }", context_value=Batches()
+    )
+    assert result.data is not None
+    assert list(result.data["items"][0]) == ["children", "name", "echo", "shout"]
 
 
 async def test_shortcut_errors_are_located() -> None:
@@ -155,3 +252,37 @@ def test_each_document_is_validated_once() -> None:
         assert errors is not None
         assert errors[0].message.startswith("Cannot query field 'nope' on type 'Item'.")
     assert validations == ["validated", "validated"]
+
+
+def plan_of(schema: strawberry.Schema, query: str) -> ObjectPlan | None:
+    document = parse(query)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return compile_query(schema._schema, operations[0], fragments)
+
+
+@pytest.mark.parametrize(
+    ("schema", "query"),
+    [
+        *((FAST, query) for query in [*QUERIES[:8], QUERIES[9], VARIABLES[0][0]]),
+        (threadql_schema, W1.query),
+        (threadql_schema, EXAMPLE_QUERY),
+    ],
+)
+def test_pages_compile_to_plans(schema: strawberry.Schema, query: str) -> None:
+    assert plan_of(schema, query) is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ items { name @include(if: true) } }",  # directives: collect_fields decides
+        "mutation { addComment { id } }",
+        '{ node(id: "x") { id } }',  # an interface: only the value knows its type
+        "{ __schema { types { name } } }",
+    ],
+)
+def test_other_operations_run_the_ordinary_way(query: str) -> None:
+    assert plan_of(FAST if "items" in query else threadql_schema, query) is None
