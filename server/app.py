@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.storage = storage
     app.state.broker = broker
+    app.state.fanout = graphql.fanout  # subscribers sharing one execution per event
     app.state.settings = settings
     app.state.limiter = limiter  # each request's Context takes it from here
     app.state.response_cache = cache
