@@ -14,6 +14,7 @@ import pytest
 from strawberry.extensions import SchemaExtension
 from websockets.exceptions import ConnectionClosed
 
+from resolvers import live as live_events
 from server import auth
 from server.settings import Settings
 from tests.live import GraphQLWebSocket, LiveServer, live_server, receiving
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from graphql import GraphQLResolveInfo
+
+    from db.rows import CommentRow
+    from resolvers.context import Context
+    from server.broker import Event
 
 QUEUE = 4
 
@@ -148,12 +153,13 @@ async def test_a_reply_reaches_a_subscriber_with_author_and_parent(
     assert comment["viewerCanEdit"] is False  # the subscriber is anonymous, not the author
 
 
+@pytest.mark.parametrize("signed_in", [True, False], ids=["its-own", "shared"])
 async def test_ancestor_id_filters_to_the_subtree_at_any_depth(
-    live: LiveServer, poster: Poster
+    live: LiveServer, poster: Poster, signed_in: bool
 ) -> None:
     thread_id, top = await demo_ids(poster)
     child = await poster.add("child", parentId=top[1])
-    async with GraphQLWebSocket.connect(live.ws_url, token=token()) as ws:
+    async with GraphQLWebSocket.connect(live.ws_url, token() if signed_in else None) as ws:
         operation = await ws.subscribe(ADDED, {"thread": thread_id, "ancestor": top[1]})
         await until(lambda: live.app.state.broker.subscriber_count() == 1)
         await poster.add("elsewhere", parentId=top[0])
@@ -322,6 +328,48 @@ async def test_sharers_that_leave_do_not_stop_the_others(live: LiveServer, poste
             assert data["commentAdded"]["id"] == after
     await until(lambda: receiving(live.app) == (0, 0))
     assert receiving(live.app) == (0, 0), "the last to leave ends the shared execution"
+
+
+async def test_a_shared_execution_that_falls_behind_closes_every_sharer(
+    live: LiveServer, poster: Poster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind its broker subscription (or dropped by Redis), a shared execution may have
+    missed events: each sharer is closed with 1013; a new subscriber starts afresh."""
+    thread_id, _ = await demo_ids(poster)
+    held = asyncio.Event()
+    read = live_events._committed_row
+
+    async def held_read(context: Context, event: Event) -> CommentRow | None:
+        await held.wait()
+        return await read(context, event)
+
+    monkeypatch.setattr(live_events, "_committed_row", held_read)
+    async with (
+        GraphQLWebSocket.connect(live.ws_url) as one,
+        GraphQLWebSocket.connect(live.ws_url, token()) as two,
+    ):
+        for ws in (one, two):
+            await ws.subscribe(SHARED, {"thread": thread_id})
+        await until(lambda: receiving(live.app) == (1, 2))
+        assert receiving(live.app) == (1, 2)
+        for n in range(QUEUE + 2):  # the first is held: the rest pile up behind it
+            await poster.add(f"pile-up {n}")
+        for ws in (one, two):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.receive(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1013
+    await until(lambda: receiving(live.app) == (0, 0))
+    assert receiving(live.app) == (0, 0)
+
+    held.set()
+    async with GraphQLWebSocket.connect(live.ws_url) as again:
+        operation = await again.subscribe(SHARED, {"thread": thread_id})
+        await until(lambda: receiving(live.app) == (1, 1))
+        after = await poster.add("after the pile-up")
+        data = await asyncio.wait_for(again.next_data(operation), 10)
+    assert data["commentAdded"]["id"] == after
 
 
 async def test_sharers_see_an_edit_after_an_event_as_it_now_is(
