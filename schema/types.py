@@ -19,6 +19,10 @@ strawberry.enum(CommentOrder, description="TOP: most likes first, ties oldest fi
 
 Info = strawberry.Info[Context, None]
 
+# The fields whose value depends on who asks. A live selection holding none of them is the
+# same for every subscriber, and server/fanout.py executes it once for all of them.
+VIEWER_FIELDS = frozenset({"viewer", "viewerHasLiked", "viewerCanEdit", "viewerCanDelete"})
+
 
 @strawberry.interface(description="An object with a global id, opaque to clients.")
 class Node:

@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from db import open_storage
 from db.demo import load_demo
 from schema import QueryLimits, build_schema
+from server import collector
 from server.auth import Authenticator, secret_for
 from server.avatars import avatar
 from server.broker import Broker, MemoryBroker
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.storage = storage
     app.state.broker = broker
+    app.state.fanout = graphql.fanout  # subscribers sharing one execution per event
     app.state.settings = settings
     app.state.limiter = limiter  # each request's Context takes it from here
     app.state.response_cache = cache
@@ -158,4 +160,6 @@ def worker_app() -> Starlette:
     the settings and sets up its logging itself."""
     settings = Settings.from_env()
     configure_logs(settings.logs)
-    return create_app(settings)
+    app = create_app(settings)
+    collector.settle()
+    return app

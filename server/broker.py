@@ -7,11 +7,14 @@ import enum
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
+
+
+T = TypeVar("T")
 
 
 class EventKind(enum.Enum):
@@ -51,31 +54,42 @@ class Broker(Protocol):
     def subscriber_count(self) -> int: ...
 
 
-class _Queue:
+class _Mark(enum.Enum):
+    OVERFLOWED = "overflowed"
+    ENDED = "ended"
+
+
+class BoundedQueue(Generic[T]):
     """One subscriber's bounded queue; overflowing it ends the subscription."""
 
     def __init__(self, size: int, on_overflow: Callable[[], None]) -> None:
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[T | _Mark] = asyncio.Queue()
         self._size = size
         self._on_overflow = on_overflow
 
-    def offer(self, event: Event) -> bool:
-        """Queue the event; False, dropping the backlog, when the subscriber fell too far behind."""
+    def offer(self, item: T) -> bool:
+        """Queue the item; False, dropping the backlog, when the subscriber fell too far behind."""
         if self._queue.qsize() < self._size:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait(item)
             return True
         while not self._queue.empty():
             self._queue.get_nowait()
-        self._queue.put_nowait(None)  # the reader stops at this mark, if it ever reads again
+        self._queue.put_nowait(_Mark.OVERFLOWED)  # the reader stops here, if it ever reads again
         self._on_overflow()
         return False
 
-    async def events(self) -> AsyncIterator[Event]:
+    def end(self) -> None:
+        """No more items: the reader stops once it has read those queued."""
+        self._queue.put_nowait(_Mark.ENDED)
+
+    async def items(self) -> AsyncIterator[T]:
         while True:
-            event = await self._queue.get()
-            if event is None:
-                raise SubscriberTooSlow(f"more than {self._size} events behind")
-            yield event
+            item = await self._queue.get()
+            if item is _Mark.ENDED:
+                return
+            if item is _Mark.OVERFLOWED:
+                raise SubscriberTooSlow(f"more than {self._size} items behind")
+            yield item
 
 
 class MemoryBroker:
@@ -83,7 +97,7 @@ class MemoryBroker:
 
     def __init__(self, queue_size: int = 100) -> None:
         self.queue_size = queue_size
-        self._subscribers: defaultdict[int, set[_Queue]] = defaultdict(set)
+        self._subscribers: defaultdict[int, set[BoundedQueue[Event]]] = defaultdict(set)
 
     async def publish(self, event: Event) -> None:
         for queue in list(self._subscribers.get(event.thread_id, ())):
@@ -94,14 +108,14 @@ class MemoryBroker:
     async def subscribe(
         self, thread_id: int, on_overflow: Callable[[], None]
     ) -> AsyncIterator[AsyncIterator[Event]]:
-        queue = _Queue(self.queue_size, on_overflow)
+        queue = BoundedQueue[Event](self.queue_size, on_overflow)
         self._subscribers[thread_id].add(queue)
         try:
-            yield queue.events()
+            yield queue.items()
         finally:
             self._remove(thread_id, queue)
 
-    def _remove(self, thread_id: int, queue: _Queue) -> None:
+    def _remove(self, thread_id: int, queue: BoundedQueue[Event]) -> None:
         subscribers = self._subscribers.get(thread_id)
         if subscribers is not None:
             subscribers.discard(queue)

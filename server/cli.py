@@ -13,7 +13,7 @@ import uvicorn
 from db import exchange, open_storage
 from db.exchange import native
 from schema import schema
-from server import auth
+from server import auth, collector
 from server.app import create_app
 from server.logs import configure as configure_logs
 from server.settings import Settings, SettingsError
@@ -76,7 +76,9 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int =
         # Each worker process builds its own app from the same environment.
         uvicorn.run("server.app:worker_app", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        collector.settle()
+        uvicorn.run(app, **options)
 
 
 def migrate(settings: Settings) -> None:

@@ -26,6 +26,7 @@ from db.sql import request_statements
 from resolvers.context import Context
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, matches, request_key
+from server.fanout import Fanout, FanoutHandler
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 from server.persisted import PersistedQueryError, not_supported
 from server.ratelimit import on_refusal
@@ -201,6 +202,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.cache = cache
         self.persisted = persisted
         self.metrics = metrics
+        self.fanout = Fanout(schema, settings.subscriber_queue, settings.max_tokens)
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
         self._ide_html = _EXAMPLE_IN_PAGE.sub(
             lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
@@ -417,6 +419,7 @@ class GraphQLView(GraphQL[Context, None]):
         return orjson.loads(data)
 
     websocket_adapter_class = TextFrames
+    graphql_transport_ws_handler_class = FanoutHandler
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

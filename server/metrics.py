@@ -55,7 +55,10 @@ class Metrics:
             "threadql_websocket_connections", "Open WebSocket connections.", registry=registry
         )
         self.subscriptions = Gauge(
-            "threadql_subscriptions", "Active subscriptions in this process.", registry=registry
+            "threadql_subscriptions",
+            "Broker subscriptions in this process: one for each execution that subscribers"
+            " share, and one for each subscriber executed on its own.",
+            registry=registry,
         )
         self.published = Counter(
             "threadql_broker_published", "Events published by this process.", registry=registry

@@ -78,6 +78,15 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         yield LiveServer(url, app)
 
 
+def receiving(app: Starlette) -> tuple[int, int]:
+    """The broker's subscriptions, and the subscribers that share one of them (server/fanout.py).
+
+    A subscriber receives every event published from the moment it is counted here; one that
+    starts a shared subscription, from the moment that subscription is counted by the broker.
+    """
+    return app.state.broker.subscriber_count(), app.state.fanout.subscriber_count()
+
+
 class GraphQLWebSocket:
     """The client side of graphql-transport-ws, enough for subscriptions."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from schema import schema
+from schema.types import VIEWER_FIELDS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
 
@@ -32,3 +34,11 @@ def test_schema_has_the_public_contract() -> None:
         "enum CommentState {",
     ):
         assert line in printed, line
+
+
+def test_every_field_named_for_the_viewer_is_known_to_the_live_fan_out() -> None:
+    """server/fanout.py shares a live selection between viewers only if it holds none of
+    VIEWER_FIELDS: a new field that depends on the viewer must be among them."""
+    named = set(re.findall(r"^\s+(viewer\w*)[(:]", schema.as_str(), re.MULTILINE))
+    assert named, "the pattern finds the viewer's fields"
+    assert named <= VIEWER_FIELDS, named - VIEWER_FIELDS

@@ -5,20 +5,30 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+from collections import Counter
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from strawberry.extensions import SchemaExtension
 from websockets.exceptions import ConnectionClosed
 
+from resolvers import live as live_events
 from server import auth
 from server.settings import Settings
-from tests.live import GraphQLWebSocket, LiveServer, live_server
+from tests.live import GraphQLWebSocket, LiveServer, live_server, receiving
 from tests.services import SECRET
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
+
+    from graphql import GraphQLResolveInfo
+
+    from db.rows import CommentRow
+    from resolvers.context import Context
+    from server.broker import Event
 
 QUEUE = 4
 
@@ -30,6 +40,11 @@ ADDED = """subscription ($thread: ID!, $ancestor: ID) {
 UPDATED = """subscription ($thread: ID!) {
   commentUpdated(threadId: $thread) { id body editedAt likeCount viewerHasLiked state }
 }"""
+# Nothing in it depends on the viewer: every subscriber may share one execution of it.
+SHARED = """subscription Added($thread: ID!) {
+  commentAdded(threadId: $thread) { id body bodyHtml author { name avatarUrl } parent { id } }
+}"""
+EDIT = """mutation ($i: EditCommentInput!) { editComment(input: $i) { errors { code } } }"""
 ADD = """mutation ($input: AddCommentInput!) {
   addComment(input: $input) { comment { id } errors { code message } }
 }"""
@@ -58,6 +73,29 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
     )
     async with live_server(settings) as server:
         yield server
+
+
+@pytest.fixture
+def executions(live: LiveServer) -> Counter[str]:
+    """How many times each root field was resolved: a subscription's, once per execution."""
+    counts: Counter[str] = Counter()
+
+    class CountRootFields(SchemaExtension):
+        def resolve(
+            self,
+            _next: Callable[..., object],
+            root: object,
+            info: GraphQLResolveInfo[Any],
+            *args: str,
+            **kwargs: Any,
+        ) -> object:
+            if info.path.prev is None:
+                counts[info.field_name] += 1
+            return _next(root, info, *args, **kwargs)
+
+    schema = live.app.state.fanout.schema
+    schema.extensions = (*schema.extensions, CountRootFields)
+    return counts
 
 
 class Poster:
@@ -115,12 +153,13 @@ async def test_a_reply_reaches_a_subscriber_with_author_and_parent(
     assert comment["viewerCanEdit"] is False  # the subscriber is anonymous, not the author
 
 
+@pytest.mark.parametrize("signed_in", [True, False], ids=["its-own", "shared"])
 async def test_ancestor_id_filters_to_the_subtree_at_any_depth(
-    live: LiveServer, poster: Poster
+    live: LiveServer, poster: Poster, signed_in: bool
 ) -> None:
     thread_id, top = await demo_ids(poster)
     child = await poster.add("child", parentId=top[1])
-    async with GraphQLWebSocket.connect(live.ws_url, token=token()) as ws:
+    async with GraphQLWebSocket.connect(live.ws_url, token() if signed_in else None) as ws:
         operation = await ws.subscribe(ADDED, {"thread": thread_id, "ancestor": top[1]})
         await until(lambda: live.app.state.broker.subscriber_count() == 1)
         await poster.add("elsewhere", parentId=top[0])
@@ -157,11 +196,21 @@ async def test_comment_updated_sees_an_edit_and_a_like(live: LiveServer, poster:
     assert liked["viewerHasLiked"] is True  # the subscriber is the liker: read as its own viewer
 
 
+@pytest.mark.parametrize(
+    ("signed_in", "subscribed", "after_cut_off"),
+    [(False, (1, 2), (1, 1)), (True, (2, 0), (1, 0))],
+    ids=["shared", "each-its-own"],
+)
 async def test_a_stalled_subscriber_is_cut_off_and_others_keep_receiving(
-    live: LiveServer, poster: Poster
+    live: LiveServer,
+    poster: Poster,
+    signed_in: bool,
+    subscribed: tuple[int, int],
+    after_cut_off: tuple[int, int],
 ) -> None:
+    """Anonymous, both share one execution; signed in, `viewerCanEdit` gives each its own."""
     thread_id, _ = await demo_ids(poster)
-    broker = live.app.state.broker
+    as_token = token() if signed_in else None
     # A client that stops reading: small socket buffers, no compression, room for one message.
     host, port = live.url.removeprefix("http://").split(":")
     sock = socket.socket()
@@ -170,14 +219,14 @@ async def test_a_stalled_subscriber_is_cut_off_and_others_keep_receiving(
     sock.setblocking(False)
     async with (
         GraphQLWebSocket.connect(
-            live.ws_url, sock=sock, compression=None, max_size=None, max_queue=1
+            live.ws_url, as_token, sock=sock, compression=None, max_size=None, max_queue=1
         ) as stalled,
-        GraphQLWebSocket.connect(live.ws_url) as reader,
+        GraphQLWebSocket.connect(live.ws_url, as_token) as reader,
     ):
         stalled_operation = await stalled.subscribe(ADDED, {"thread": thread_id})
         operation = await reader.subscribe(ADDED, {"thread": thread_id})
-        await until(lambda: broker.subscriber_count() == 2)
-        assert broker.subscriber_count() == 2
+        await until(lambda: receiving(live.app) == subscribed)
+        assert receiving(live.app) == subscribed
         posted: list[str] = []
         received: list[str] = []
         for _ in range(400):  # the stalled one never reads; the other reads every event
@@ -185,9 +234,9 @@ async def test_a_stalled_subscriber_is_cut_off_and_others_keep_receiving(
             received.append(
                 (await asyncio.wait_for(reader.next_data(operation), 10))["commentAdded"]["id"]
             )
-            if broker.subscriber_count() == 1:
+            if receiving(live.app) == after_cut_off:
                 break
-        assert broker.subscriber_count() == 1, "the stalled subscriber was never cut off"
+        assert receiving(live.app) == after_cut_off, "the stalled subscriber was never cut off"
         assert received == posted
         after = await poster.add("still flowing")
         assert (await asyncio.wait_for(reader.next_data(operation), 10))["commentAdded"][
@@ -202,6 +251,151 @@ async def test_a_stalled_subscriber_is_cut_off_and_others_keep_receiving(
                 stalled_got += 1
         assert stalled_got < len(posted)
         assert closed.value.rcvd is None or closed.value.rcvd.code in (1011, 1013)
+
+
+async def test_subscribers_of_one_selection_share_one_execution_per_event(
+    live: LiveServer, poster: Poster, executions: Counter[str]
+) -> None:
+    thread_id, _ = await demo_ids(poster)
+    subscribers = 20
+    async with AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(
+                # Signed in or not, they see the same: no field of SHARED reads the viewer.
+                GraphQLWebSocket.connect(live.ws_url, token(f"reader-{n}") if n % 4 else None)
+            )
+            for n in range(subscribers)
+        ]
+        operations = [await ws.subscribe(SHARED, {"thread": thread_id}) for ws in sockets]
+        await until(lambda: receiving(live.app) == (1, subscribers))
+        assert receiving(live.app) == (1, subscribers)
+        posted = [await poster.add(f"To all {n}") for n in range(3)]
+        payloads = [
+            [await asyncio.wait_for(ws.next_data(operation), 10) for _ in posted]
+            for ws, operation in zip(sockets, operations, strict=True)
+        ]
+    assert [data["commentAdded"]["id"] for data in payloads[0]] == posted
+    assert payloads[0][0]["commentAdded"]["author"]["name"] == "Pat Poster"
+    assert all(received == payloads[0] for received in payloads)
+    assert executions["commentAdded"] == len(posted)
+
+
+async def test_a_viewer_dependent_selection_is_read_as_each_signed_in_viewer(
+    live: LiveServer, poster: Poster, executions: Counter[str]
+) -> None:
+    thread_id, _ = await demo_ids(poster)
+    async with (
+        GraphQLWebSocket.connect(live.ws_url, token("poster", "Pat Poster")) as author,
+        GraphQLWebSocket.connect(live.ws_url, token()) as reader,
+        GraphQLWebSocket.connect(live.ws_url) as anonymous,
+        GraphQLWebSocket.connect(live.ws_url) as another,
+    ):
+        sockets = [author, reader, anonymous, another]
+        operations = [await ws.subscribe(ADDED, {"thread": thread_id}) for ws in sockets]
+        # Each signed-in viewer has an execution of its own; the two anonymous share one.
+        await until(lambda: receiving(live.app) == (3, 2))
+        assert receiving(live.app) == (3, 2)
+        mine = await poster.add("Mine to edit")
+        seen = [
+            (await asyncio.wait_for(ws.next_data(operation), 10))["commentAdded"]
+            for ws, operation in zip(sockets, operations, strict=True)
+        ]
+    assert [comment["id"] for comment in seen] == [mine] * 4
+    assert [comment["viewerCanEdit"] for comment in seen] == [True, False, False, False]
+    assert executions["commentAdded"] == 3
+
+
+async def test_sharers_that_leave_do_not_stop_the_others(live: LiveServer, poster: Poster) -> None:
+    thread_id, _ = await demo_ids(poster)
+    async with GraphQLWebSocket.connect(live.ws_url) as drops:
+        # The first starts the shared execution; it leaves first, with its socket.
+        await drops.subscribe(SHARED, {"thread": thread_id})
+        await until(lambda: receiving(live.app) == (1, 1))
+        async with (
+            GraphQLWebSocket.connect(live.ws_url) as completes,
+            GraphQLWebSocket.connect(live.ws_url) as stays,
+        ):
+            done = await completes.subscribe(SHARED, {"thread": thread_id})
+            kept = await stays.subscribe(SHARED, {"thread": thread_id})
+            await until(lambda: receiving(live.app) == (1, 3))
+            assert receiving(live.app) == (1, 3)
+            await drops.connection.close()
+            await completes.complete(done)
+            await until(lambda: receiving(live.app) == (1, 1))
+            assert receiving(live.app) == (1, 1)
+            after = await poster.add("Anyone still here?")
+            data = await asyncio.wait_for(stays.next_data(kept), 10)
+            assert data["commentAdded"]["id"] == after
+    await until(lambda: receiving(live.app) == (0, 0))
+    assert receiving(live.app) == (0, 0), "the last to leave ends the shared execution"
+
+
+async def test_a_shared_execution_that_falls_behind_closes_every_sharer(
+    live: LiveServer, poster: Poster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind its broker subscription (or dropped by Redis), a shared execution may have
+    missed events: each sharer is closed with 1013; a new subscriber starts afresh."""
+    thread_id, _ = await demo_ids(poster)
+    held = asyncio.Event()
+    read = live_events._committed_row
+
+    async def held_read(context: Context, event: Event) -> CommentRow | None:
+        await held.wait()
+        return await read(context, event)
+
+    monkeypatch.setattr(live_events, "_committed_row", held_read)
+    async with (
+        GraphQLWebSocket.connect(live.ws_url) as one,
+        GraphQLWebSocket.connect(live.ws_url, token()) as two,
+    ):
+        for ws in (one, two):
+            await ws.subscribe(SHARED, {"thread": thread_id})
+        await until(lambda: receiving(live.app) == (1, 2))
+        assert receiving(live.app) == (1, 2)
+        for n in range(QUEUE + 2):  # the first is held: the rest pile up behind it
+            await poster.add(f"pile-up {n}")
+        for ws in (one, two):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.receive(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1013
+    await until(lambda: receiving(live.app) == (0, 0))
+    assert receiving(live.app) == (0, 0)
+
+    held.set()
+    async with GraphQLWebSocket.connect(live.ws_url) as again:
+        operation = await again.subscribe(SHARED, {"thread": thread_id})
+        await until(lambda: receiving(live.app) == (1, 1))
+        after = await poster.add("after the pile-up")
+        data = await asyncio.wait_for(again.next_data(operation), 10)
+    assert data["commentAdded"]["id"] == after
+
+
+async def test_sharers_see_an_edit_after_an_event_as_it_now_is(
+    live: LiveServer, poster: Poster, executions: Counter[str]
+) -> None:
+    thread_id, _ = await demo_ids(poster)
+    async with (
+        GraphQLWebSocket.connect(live.ws_url) as one,
+        GraphQLWebSocket.connect(live.ws_url) as two,
+    ):
+        sockets = [one, two]
+        added = [await ws.subscribe(SHARED, {"thread": thread_id}) for ws in sockets]
+        updated = [await ws.subscribe(UPDATED, {"thread": thread_id}) for ws in sockets]
+        await until(lambda: receiving(live.app) == (2, 4))
+        assert receiving(live.app) == (2, 4)
+        mine = await poster.add("frist")
+        for ws, operation in zip(sockets, added, strict=True):
+            data = await asyncio.wait_for(ws.next_data(operation), 10)
+            assert (data["commentAdded"]["id"], data["commentAdded"]["body"]) == (mine, "frist")
+        for body in ("first", "first!"):
+            await poster.query(EDIT, {"i": {"commentId": mine, "body": body}})
+            for ws, operation in zip(sockets, updated, strict=True):
+                edited = (await asyncio.wait_for(ws.next_data(operation), 10))["commentUpdated"]
+                assert (edited["id"], edited["body"]) == (mine, body)
+                assert edited["editedAt"] is not None
+    assert (executions["commentAdded"], executions["commentUpdated"]) == (1, 2)
 
 
 async def test_subscribing_and_leaving_a_thousand_times_leaves_nothing(
