@@ -110,9 +110,8 @@ def main() -> None:
         if postgres is not None:
             try:
                 with throwaway_database(postgres) as url:
-                    # No W3: PostgreSQL took over ten minutes to insert its 100,000 comments.
                     backend = Backend("PostgreSQL", url, "postgresql")
-                    postgresql = prepare(backend, WORKLOADS, WORKLOADS)
+                    postgresql = prepare(backend, WORKLOADS, WORKLOADS if quick else ALL_WORKLOADS)
                     results.append(measure(postgresql, setup, local_delivery=False))
             except Unavailable as error:
                 _skip(POSTGRES_ROWS, error, skips)

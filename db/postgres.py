@@ -86,6 +86,11 @@ class PostgresStorage(SQLStorage):
             finally:
                 self._connection.reset(token)
 
+    async def _prepare_bulk_write(self) -> None:
+        # A plan cached early in a long batch (the foreign-key checks' among them) was made
+        # for a table that small: each row would then scan every row before it.
+        await self._write("SET LOCAL plan_cache_mode = force_custom_plan")
+
     async def _lock_thread(self, thread_id: int) -> bool | None:
         # Writes to one thread take turns on its row; writes to other threads go on.
         rows = await self._write("SELECT locked FROM threads WHERE id = ? FOR UPDATE", (thread_id,))

@@ -157,6 +157,10 @@ class SQLStorage(ABC):
         """A write transaction: committed when the block ends, rolled back if it raises."""
 
     @abstractmethod
+    async def _prepare_bulk_write(self) -> None:
+        """Ready the current transaction for thousands of rows: imports, generated threads."""
+
+    @abstractmethod
     async def _lock_thread(self, thread_id: int) -> bool | None:
         """Hold the thread's row for this transaction; its `locked` flag, None if absent."""
 
@@ -434,6 +438,7 @@ class SQLStorage(ABC):
 
     async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
         async with self._transaction():
+            await self._prepare_bulk_write()
             if await self._lock_thread(thread_id) is None:
                 raise NotFound(f"thread {thread_id} does not exist", "threadId")
             return await self._insert_comments(thread_id, comments)

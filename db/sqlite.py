@@ -104,6 +104,9 @@ class SQLiteStorage(SQLStorage):
         rows = await self._write("SELECT locked FROM threads WHERE id = ?", (thread_id,))
         return bool(rows[0][0]) if rows else None
 
+    async def _prepare_bulk_write(self) -> None:
+        """Nothing to do: without ANALYZE, SQLite plans never depend on a table's size."""
+
     def _in(self, column: str, values: Sequence[Any], kind: str) -> tuple[str, list[Any]]:
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
