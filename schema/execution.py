@@ -47,6 +47,17 @@ class Unexpected(Exception):
 Pending = list[tuple["Awaitable[Any]", dict[str, Any], str, "Output", Path]]
 
 
+def _coerced(leaf: PlainLeaf, value: Any) -> Any:
+    if value is None:
+        if leaf.non_null:
+            raise Unexpected
+        return None
+    coerced = leaf.coerce(value)
+    if coerced is None or coerced is Undefined:
+        raise Unexpected
+    return coerced
+
+
 def _discard(awaitable: Awaitable[Any]) -> None:
     if isinstance(awaitable, Coroutine):
         awaitable.close()
@@ -122,10 +133,11 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         answer: dict[str, Any] = {}
         for field in plan.fields:
             key = field.key
-            if field.leaf is not None:
-                value = read_leaf(field.leaf, source)
-                if value is Undefined:
-                    raise Unexpected
+            leaf = field.leaf
+            if leaf is not None:
+                value = getattr(source, leaf.attribute)
+                if type(value) is not leaf.unchanged:
+                    value = _coerced(leaf, value)
                 answer[key] = value
                 continue
             if field.output is None:
@@ -162,21 +174,16 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         return self._fill(output.plan, value, path, pending)
 
     def _resolve(self, plan: FieldPlan, parent: GraphQLObjectType, source: Any, path: Path) -> Any:
-        field = plan.field
-        assert field is not None
-        resolver = field.base_resolver
-        if resolver is None:
-            return getattr(source, field.python_name)
-        info = None
+        """What Strawberry's resolver wrapper would pass the resolver, without the wrapper."""
+        if plan.call is None:
+            return getattr(source, plan.attribute)  # type: ignore[arg-type]
         kwargs: dict[str, Any] = {}
         if plan.arguments:
             converted = self._converted.get(id(plan))
             kwargs.update(self._convert(plan, parent, path) if converted is None else converted)
-        if resolver.info_parameter:  # an info costs two objects: only for those who ask
-            info = self._info(plan, parent, path)
-            kwargs[resolver.info_parameter.name] = info
-        args = [source] if resolver.self_parameter else []
-        return field.get_result(source, info, args, kwargs)
+        if plan.info_name is not None:  # an info costs two objects: only for those who ask
+            kwargs[plan.info_name] = self._info(plan, parent, path)
+        return plan.call(source, **kwargs) if plan.pass_self else plan.call(**kwargs)
 
     def _info(self, plan: FieldPlan, parent: GraphQLObjectType, path: Path) -> Any:
         assert plan.definition is not None

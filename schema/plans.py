@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
+    GraphQLBoolean,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLString,
     InlineFragmentNode,
     OperationType,
     Undefined,
@@ -47,6 +50,11 @@ class PlainLeaf(NamedTuple):
     attribute: str  # the Python attribute that holds the value
     coerce: Callable[[Any], Any]  # the scalar's or enum's output coercion
     non_null: bool
+    unchanged: type | None  # values of exactly this type are their own output
+
+
+# Built-in scalars whose output coercion returns a value of exactly this type as it is.
+_UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
 def plain_leaf(field: GraphQLField) -> PlainLeaf | None:
@@ -63,7 +71,9 @@ def plain_leaf(field: GraphQLField) -> PlainLeaf | None:
     if isinstance(inner, GraphQLList) or not is_leaf_type(inner):
         return None
     named: GraphQLLeafType = get_named_type(inner)  # type: ignore[assignment]
-    return PlainLeaf(definition.python_name, named.coerce_output_value, non_null)
+    return PlainLeaf(
+        definition.python_name, named.coerce_output_value, non_null, _UNCHANGED.get(named)
+    )
 
 
 def read_leaf(leaf: PlainLeaf, source: Any) -> Any:
@@ -94,13 +104,20 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class FieldPlan:
+    """One of: a plain leaf, `__typename` (no definition), a plain attribute whose value
+    `output` completes, or a resolver's function."""
+
     key: str  # the response key: the alias, else the field's name
-    definition: GraphQLField | None  # None for __typename
+    definition: GraphQLField | None
     nodes: tuple[FieldNode, ...]  # every node merged under the key, for resolve infos
     field: StrawberryField | None
-    leaf: PlainLeaf | None  # read in place
-    output: Output | None  # None for __typename and plain leaves
-    arguments: bool  # whether the field takes arguments to convert per request
+    leaf: PlainLeaf | None = None
+    output: Output | None = None
+    attribute: str | None = None  # read when there is no resolver
+    call: Callable[..., Any] | None = None  # the resolver's own function
+    pass_self: bool = False  # the object goes first, as `self`
+    info_name: str | None = None  # the parameter that takes a `strawberry.Info`
+    arguments: bool = False  # whether arguments are converted for it, once per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +135,10 @@ def compile_query(
     """The plan of a query operation, or None when it asks for more than plans cover."""
     if operation.operation is not OperationType.QUERY or operation.directives:
         return None
+    config = getattr(getattr(schema, "_strawberry_schema", None), "config", None)
     root = schema.query_type
-    if root is None:
-        return None
+    if root is None or getattr(config, "default_resolver", None) is not getattr:
+        return None  # plain fields are read as Strawberry reads them: by attribute
     try:
         return _Compiler(schema, fragments).object_plan(root, [operation.selection_set], None)
     except NoPlan:
@@ -179,7 +197,7 @@ class _Compiler:
     def _field(self, parent: GraphQLObjectType, key: str, nodes: list[FieldNode]) -> FieldPlan:
         name = nodes[0].name.value
         if name == "__typename":
-            return FieldPlan(key, None, tuple(nodes), None, None, None, arguments=False)
+            return FieldPlan(key, None, tuple(nodes), None)
         definition = parent.fields.get(name)
         if definition is None:
             raise NoPlan
@@ -190,12 +208,28 @@ class _Compiler:
         if resolver is not None and (resolver.parent_parameter or resolver.root_parameter):
             raise NoPlan
         leaf = plain_leaf(definition)
-        output = None
-        if leaf is None:
-            sub_selections = [node.selection_set for node in nodes if node.selection_set]
-            output = self._output(definition.type, sub_selections)
-        arguments = bool(definition.args or any(node.arguments for node in nodes))
-        return FieldPlan(key, definition, tuple(nodes), field, leaf, output, arguments)
+        if leaf is not None:
+            return FieldPlan(key, definition, tuple(nodes), field, leaf)
+        sub_selections = [node.selection_set for node in nodes if node.selection_set]
+        output = self._output(definition.type, sub_selections)
+        if resolver is None:
+            return FieldPlan(
+                key, definition, tuple(nodes), field, output=output, attribute=field.python_name
+            )
+        if not callable(resolver.wrapped_func):
+            raise NoPlan
+        info = resolver.info_parameter
+        return FieldPlan(
+            key,
+            definition,
+            tuple(nodes),
+            field,
+            output=output,
+            call=resolver.wrapped_func,
+            pass_self=resolver.self_parameter is not None,
+            info_name=info.name if info else None,
+            arguments=bool(definition.args or any(node.arguments for node in nodes)),
+        )
 
     def _output(self, output_type: GraphQLOutputType, selections: list[SelectionSetNode]) -> Output:
         non_null = isinstance(output_type, GraphQLNonNull)
