@@ -7,11 +7,12 @@ import logging
 import re
 import secrets
 import time
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -83,6 +84,7 @@ fragment CommentFields on Comment {
 """
 log = logging.getLogger("threadql.http")
 request_log = logging.getLogger("threadql.request")  # one line for each HTTP request
+BASE_URLS = 64  # sets of scheme, server, Host and root path whose base URL is remembered
 _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
 
 
@@ -123,9 +125,26 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 def _http_base_url(request: Request | WebSocket) -> str:
     """This server's URL for links it serves itself, http(s) over a WebSocket too."""
-    url = request.base_url
-    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
-    return str(url.replace(scheme=scheme)).rstrip("/")
+    scope = request.scope
+    server = scope.get("server")
+    return _base_url(
+        scope.get("scheme", "http"),
+        None if server is None else tuple(server),
+        request.headers.get("host"),
+        scope.get("app_root_path", scope.get("root_path", "")),
+    )
+
+
+@lru_cache(maxsize=BASE_URLS)
+def _base_url(scheme: str, server: tuple[str, int] | None, host: str | None, root_path: str) -> str:
+    """Starlette's base URL, from the only parts of a request it reads, worked out once for
+    each: every response-cache key holds it, and Starlette took longer over it than over the
+    rest of a key."""
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {"type": "http", "scheme": scheme, "server": server, "headers": headers}
+    url = HTTPConnection({**scope, "path": "/", "root_path": root_path}).base_url
+    http_scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    return str(url.replace(scheme=http_scheme)).rstrip("/")
 
 
 class TextFrames(ASGIWebSocketAdapter):
