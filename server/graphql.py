@@ -240,6 +240,8 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope, _limited(receive, self.settings.max_request_bytes))
         request.state.request_id = request_id
+        request.state.operation = None
+        request.state.outcome = "ok"
         started = time.perf_counter()
         statements = [0]
         counting = request_statements.set(statements)
@@ -266,15 +268,15 @@ class GraphQLView(GraphQL[Context, None]):
 
     def _observe(self, request: Request, status: int, seconds: float, statements: int) -> None:
         """One log line and the metrics of a finished request."""
-        operation: str | None = getattr(request.state, "operation", None)
-        outcome: str = getattr(request.state, "outcome", "ok")
+        operation: str | None = request.state.operation
+        outcome: str = request.state.outcome
         if status >= 500:
             outcome = "error"
         elif status >= 400 and outcome == "ok":
             outcome = "refused"
         if self.metrics is not None:
             self.metrics.observe_request(operation, outcome, seconds, statements)
-        duration_ms = round(seconds * 1000, 3)
+        duration_ms = round(seconds * 1_000_000) / 1000  # as round(…, 3), at a tenth of its cost
         request_log.info(
             "%s %s %s %d %.1f ms %d statements",
             request.state.request_id,
