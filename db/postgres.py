@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # A constant key for pg_advisory_lock: one process migrates at a time.
 MIGRATION_LOCK = 0x7468_7265_6164  # "thread"
 _PLACEHOLDER = re.compile(r"\?")
+VERSIONS_CONNECTION = "threadql-versions"  # its application_name, as pg_stat_activity shows it
+# Whatever the versions' connection fails with, after which the pool takes the read.
+_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 
 @lru_cache(maxsize=1024)
@@ -78,14 +81,16 @@ class PostgresStorage(SQLStorage):
     async def _read_versions(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """On a connection of their own, one read at a time: a pool resets each connection it
         takes back, a round trip of four statements that cost more than the read itself.
-        A connection that broke (the server restarted) is replaced, the read going through
-        the pool meanwhile."""
+        Should that connection fail (the server restarted, or ended it), the read goes through
+        the pool, where an error of the read itself shows again, and the next one reconnects."""
         async with self._versions_turn:
             try:
-                if self._versions is None:
-                    self._versions = await asyncpg.connect(self.dsn)
+                if self._versions is None or self._versions.is_closed():
+                    self._versions = await asyncpg.connect(
+                        self.dsn, server_settings={"application_name": VERSIONS_CONNECTION}
+                    )
                 rows = await self._versions.fetch(numbered(sql), *params)
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            except _FAILURES:
                 broken, self._versions = self._versions, None
                 if broken is not None:
                     broken.terminate()
