@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 # A constant key for pg_advisory_lock: one process migrates at a time.
 MIGRATION_LOCK = 0x7468_7265_6164  # "thread"
 _PLACEHOLDER = re.compile(r"\?")
+VERSIONS_CONNECTION = "threadql-versions"  # its application_name, as pg_stat_activity shows it
+# Whatever the versions' connection fails with, after which the pool takes the read.
+_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 
 @lru_cache(maxsize=1024)
@@ -39,6 +43,8 @@ class PostgresStorage(SQLStorage):
         self.dsn = dsn
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
+        self._versions: asyncpg.Connection | None = None
+        self._versions_turn = asyncio.Lock()
         self._connection: ContextVar[asyncpg.pool.PoolConnectionProxy | None] = ContextVar(
             "threadql_write_connection", default=None
         )
@@ -49,6 +55,9 @@ class PostgresStorage(SQLStorage):
         )
 
     async def close(self) -> None:
+        if self._versions is not None:
+            await self._versions.close()
+            self._versions = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -68,6 +77,26 @@ class PostgresStorage(SQLStorage):
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.statements += 1
         return list(await self.pool.fetch(numbered(sql), *params))
+
+    async def _read_versions(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """On a connection of their own, one read at a time: a pool resets each connection it
+        takes back, a round trip of four statements that cost more than the read itself.
+        Should that connection fail (the server restarted, or ended it), the read goes through
+        the pool, where an error of the read itself shows again, and the next one reconnects."""
+        async with self._versions_turn:
+            try:
+                if self._versions is None or self._versions.is_closed():
+                    self._versions = await asyncpg.connect(
+                        self.dsn, server_settings={"application_name": VERSIONS_CONNECTION}
+                    )
+                rows = await self._versions.fetch(numbered(sql), *params)
+            except _FAILURES:
+                broken, self._versions = self._versions, None
+                if broken is not None:
+                    broken.terminate()
+                return await self._read(sql, params)
+        self.statements += 1
+        return list(rows)
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.statements += 1

@@ -146,6 +146,11 @@ class SQLStorage(ABC):
         """Rows of one statement on a reading connection; `?` marks parameters."""
 
     @abstractmethod
+    async def _read_versions(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Rows of a read of thread versions, as `_read` gives them: a response cache reads
+        them before every hit, so each backend has its cheapest way."""
+
+    @abstractmethod
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of one statement inside the current write transaction."""
 
@@ -283,7 +288,8 @@ class SQLStorage(ABC):
         versions: dict[int, int] = {}
         for chunk in self._chunks(ids):
             where, params = self._in("id", chunk, "bigint")
-            rows = await self._read(f"SELECT id, version FROM threads WHERE {where}", params)
+            sql = f"SELECT id, version FROM threads WHERE {where}"
+            rows = await self._read_versions(sql, params)
             versions.update((int(row[0]), int(row[1])) for row in rows)
         return versions
 

@@ -81,6 +81,7 @@ class Entry:
     body: bytes
     versions: dict[int, int]  # thread id -> version, as the response read them
     tag: bytes  # of the request and the versions: ETags derive from it
+    operation: str | None  # as the request that made it was logged and counted
 
     def etag(self, media: str) -> str:
         """Strong: the same bytes under the same content type."""
@@ -210,8 +211,10 @@ class ResponseCache:
         self.hits += 1
         return entry
 
-    def store(self, key: bytes, body: bytes, versions: dict[int, int]) -> Entry:
+    def store(
+        self, key: bytes, body: bytes, versions: dict[int, int], operation: str | None
+    ) -> Entry:
         tag = hashlib.sha256(key + orjson.dumps(sorted(versions.items()))).digest()
-        entry = Entry(body, dict(versions), tag)
+        entry = Entry(body, dict(versions), tag, operation)
         self.entries.put(key, entry, len(body) + ENTRY_OVERHEAD + 16 * len(versions))
         return entry

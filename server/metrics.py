@@ -75,6 +75,8 @@ class Metrics:
             registry=registry,
         )
         self._operations: set[str] = set()
+        # Each label's own series, looked up once: `labels()` checks and locks every time.
+        self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def operation(self, name: object) -> str:
         """The label for an operation name: bounded in length, count and characters."""
@@ -93,8 +95,13 @@ class Metrics:
         self, operation: object, outcome: str, seconds: float, statements: int
     ) -> None:
         label = self.operation(operation)
-        self.requests.labels(label, outcome).inc()
-        self.duration.labels(label).observe(seconds)
+        series = self._series.get((label, outcome))
+        if series is None:
+            series = (self.requests.labels(label, outcome), self.duration.labels(label))
+            self._series[label, outcome] = series
+        requests, duration = series
+        requests.inc()
+        duration.observe(seconds)
         self.statements.observe(statements)
 
     def refused(self, bucket: str) -> None:

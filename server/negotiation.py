@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+ACCEPTS = 64  # distinct Accept headers whose answer is remembered: clients send a few
 
 
 def _ranges(accept: str) -> list[tuple[str, float]]:
@@ -23,6 +26,7 @@ def _ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
+@lru_cache(maxsize=ACCEPTS)
 def negotiate(accept: str | None) -> str | None:
     """The response media type, or None when the client accepts neither JSON type.
 

@@ -4,22 +4,26 @@ never a read that misses an acknowledged write, and ETags that revalidate with o
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
+import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from server.app import create_app
 from server.auth import mint
 from server.cache import LRU, ReadRecorder, matches
-from server.graphql import EXAMPLE_QUERY
+from server.graphql import EXAMPLE_QUERY, GraphQLView
 from server.settings import Settings
 from tests.services import SECRET
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from starlette.applications import Starlette
@@ -366,3 +370,176 @@ def test_if_none_match_lists_and_wildcards() -> None:
     assert matches("*", '"b"')
     assert not matches(None, '"b"')
     assert not matches('"bb"', '"b"')
+
+
+def graphql_view(app: Starlette) -> GraphQLView:
+    [view] = [r.endpoint for r in app.routes if isinstance(r, Route) and r.path == "/graphql"]
+    assert isinstance(view, GraphQLView)
+    return view
+
+
+async def ask(
+    api: Api, method: str, headers: dict[str, str] | None = None, **body: Any
+) -> tuple[int, httpx.Response]:
+    """One request of THREAD for the demo thread (or of `body`), and the statements it cost."""
+    body = body or {"query": THREAD, "variables": DEMO}
+    before = api.storage.statements
+    if method == "GET":
+        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+        response = await api.http.get("/graphql", params=params, headers=headers or {})
+    else:
+        response = await api.http.post("/graphql", json=body, headers=headers or {})
+    return api.storage.statements - before, response
+
+
+def without_request_id(response: httpx.Response) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Accept": "application/graphql-response+json", "Origin": "https://blog.example"},
+    ],
+)
+async def test_a_hit_skips_strawberry_and_answers_as_the_miss_did(
+    api: Api, method: str, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, miss = await ask(api, method, headers)  # Strawberry runs it, and the answer is kept
+
+    async def not_run(*args: object) -> NoReturn:
+        raise AssertionError("Strawberry's view ran for a hit")
+
+    monkeypatch.setattr(graphql_view(api.app), "run", not_run)
+    count, hit = await ask(api, method, headers)
+    assert (count, hit.status_code, hit.content) == (1, 200, miss.content)
+    assert without_request_id(hit) == without_request_id(miss)
+    assert hit.headers["x-request-id"] != miss.headers["x-request-id"]
+    assert hit.headers["x-content-type-options"] == "nosniff"
+    if "Origin" in headers:
+        assert hit.headers["access-control-allow-origin"] == "*"
+    count, unchanged = await ask(api, method, {**headers, "If-None-Match": hit.headers["etag"]})
+    assert (count, unchanged.status_code, unchanged.content) == (1, 304, b"")
+
+
+async def test_a_miss_reads_parses_and_resolves_its_request_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = graphql_view(api.app)
+    persisted = api.app.state.persisted_queries
+    calls = {"parse_json": 0, "resolve": 0}
+
+    def counted(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            calls[name] += 1
+            return function(*args)
+
+        return call
+
+    monkeypatch.setattr(view, "parse_json", counted("parse_json", view.parse_json))
+    monkeypatch.setattr(persisted, "resolve", counted("resolve", persisted.resolve))
+    digest = hashlib.sha256(THREAD.encode()).hexdigest()
+    apq = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: read as it arrives
+        body = json.dumps({"query": THREAD, "variables": DEMO, "extensions": apq}).encode()
+        yield body[:100]
+        yield body[100:]
+
+    headers = {"content-type": "application/json"}
+    miss = await api.http.post("/graphql", content=chunks(), headers=headers)
+    assert miss.status_code == 200, miss.text
+    assert calls == {"parse_json": 1, "resolve": 1}
+    count, hit = await ask(api, "POST", extensions=apq, variables=DEMO)  # by hash alone
+    assert (count, hit.content, calls["resolve"]) == (1, miss.content, 2)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_persisted_queries_by_hash_alone_are_hits(api: Api, method: str) -> None:
+    digest = hashlib.sha256(THREAD.encode()).hexdigest()
+    apq = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    _, unknown = await ask(api, method, extensions=apq, variables=DEMO)
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    _, first = await ask(api, method, query=THREAD, extensions=apq, variables=DEMO)
+    for _ in range(2):
+        count, again = await ask(api, method, extensions=apq, variables=DEMO)
+        assert (count, again.status_code, again.content) == (1, 200, first.content)
+        assert again.headers["etag"] == first.headers["etag"]
+
+
+async def test_hits_are_logged_and_counted_under_their_operation_name(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="threadql.request")
+    for _ in range(3):  # no operationName: the document names its one operation
+        await ask(api, "POST")
+    lines = [r.__dict__ for r in caplog.records if r.name == "threadql.request"]
+    assert [(line["operation"], line["outcome"], line["status"]) for line in lines] == [
+        ("Thread", "ok", 200)
+    ] * 3
+    assert [line["statements"] for line in lines][1:] == [1, 1]
+    registry = api.app.state.metrics.registry
+    labels = {"operation": "Thread", "outcome": "ok"}
+    assert registry.get_sample_value("threadql_graphql_requests_total", labels) == 3
+    duration = "threadql_graphql_request_duration_seconds_count"
+    assert registry.get_sample_value(duration, {"operation": "Thread"}) == 3
+
+
+async def test_a_signed_in_request_never_takes_a_hit(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ask(api, "POST")  # kept
+    cache = api.app.state.response_cache
+
+    async def no_lookup(key: bytes) -> NoReturn:
+        raise AssertionError("a signed-in request looked the cache up")
+
+    monkeypatch.setattr(cache, "lookup", no_lookup)
+    for method in ("GET", "POST"):
+        count, response = await ask(api, method, bearer("bob"))
+        assert response.status_code == 200
+        assert count > 1
+        assert "etag" not in response.headers
+
+
+REFUSED = [
+    (b'{"query": "{ viewer { id } }"', "application/json"),
+    (b"[]", "application/json"),
+    (b'[{"query": "{ viewer { id } }"}]', "application/json"),
+    (b'{"query": 5}', "application/json"),
+    (b'{"query": "{ viewer { id } }", "variables": [1]}', "application/json"),
+    (b'{"query": "{ viewer { id } }", "extensions": "x"}', "application/json"),
+    (b'{"variables": {}}', "application/json"),
+    (b'{"extensions": {"persistedQuery": {"version": 2}}}', "application/json"),
+    (b'{"query": "{ viewer { id } }"}', "text/plain"),
+    (b'{"query": "' + b" " * 200 + b'{ viewer { id } }"}', "application/json"),
+    (b'{"query": "{ viewer { id } }", "variables": {"x": "' + b"x" * 400 + b'"}}', ""),
+]
+
+
+async def test_refusals_are_the_same_with_the_cache_on_and_off(
+    database_url: str, tmp_path: Path
+) -> None:
+    limits = {"max_document_bytes": 200, "max_request_bytes": 400}
+    answers: list[list[tuple[int, str, bytes]]] = []
+    for cache in (True, False):
+        async with running(database_url, tmp_path, response_cache=cache, **limits) as api:
+            answers.append([])
+            for content, content_type in REFUSED:
+                headers = {"content-type": content_type} if content_type else {}
+                response = await api.http.post("/graphql", content=content, headers=headers)
+                answers[-1].append(
+                    (response.status_code, response.headers["content-type"], response.content)
+                )
+            for params in ({"query": "{ viewer { id } }", "variables": "[1"}, {"variables": "{}"}):
+                response = await api.http.get(
+                    "/graphql", params=params, headers={"accept": "application/json"}
+                )
+                answers[-1].append(
+                    (response.status_code, response.headers["content-type"], response.content)
+                )
+    with_cache, without_cache = answers
+    assert with_cache == without_cache
+    assert all(status >= 400 for status, _, _ in with_cache)

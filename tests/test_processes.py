@@ -141,3 +141,33 @@ async def test_a_comment_posted_to_one_process_reaches_a_subscriber_of_another(
             assert comment["parent"] == {"id": parent}
             assert comment["depth"] == 1
             assert await read(http, first) == await read(http, second)
+
+
+async def test_no_process_answers_from_its_cache_after_a_write_through_another(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "THREADQL_DATABASE_URL": database_url,
+        "THREADQL_JWT_SECRET": SECRET,
+        "THREADQL_DATA_DIR": str(tmp_path),
+        "THREADQL_RATE_LIMITS": "false",
+    }
+    with ExitStack() as stack:
+        reader = stack.enter_context(serving(env, tmp_path, "reader"))
+        writer = stack.enter_context(serving(env, tmp_path, "writer"))
+        async with httpx.AsyncClient(timeout=30) as http:
+            for step in range(3):
+                answers = [await http.post(f"{reader}/graphql", json={"query": READ})]
+                answers.append(await http.get(f"{reader}/graphql", params={"query": READ}))
+                answers.append(await http.get(f"{reader}/graphql", params={"query": READ}))
+                assert len({answer.content for answer in answers}) == 1
+                assert answers[1].headers["etag"] == answers[2].headers["etag"]  # a hit
+                comment = await post(http, writer, f"Written elsewhere {step}")
+                fresh = await http.get(
+                    f"{reader}/graphql",
+                    params={"query": READ},
+                    headers={"If-None-Match": answers[2].headers["etag"]},
+                )
+                assert fresh.status_code == 200
+                nodes = fresh.json()["data"]["thread"]["comments"]["nodes"]
+                assert comment in [node["id"] for node in nodes]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from db import migrations, open_storage
-from db.postgres import PostgresStorage
+from db.postgres import VERSIONS_CONNECTION, PostgresStorage
 from db.sql import SQLStorage
 from db.sqlite import SQLiteStorage
 from db.storage import NotFound
-from tests.conftest import new_comment
+from tests.conftest import new_comment, postgres_schema
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -115,3 +116,54 @@ def test_database_urls() -> None:
         open_storage("sqlite://")
     with pytest.raises(ValueError, match="unsupported"):
         open_storage("mysql://localhost/x")
+
+
+async def test_version_reads_outlive_their_postgresql_connection(postgres_database: str) -> None:
+    """Versions are read on a connection of their own: once it is lost, the read goes through
+    the pool and the next one opens it again."""
+    async with postgres_schema(postgres_database) as url:
+        storage = open_storage(url)
+        await storage.open()
+        try:
+            await storage.migrate()
+            thread = await storage.create_thread("lost", "Lost", None, datetime.now(UTC))
+            expected = {thread.id: thread.version}
+            assert await storage.thread_versions([thread.id]) == expected
+            assert isinstance(storage, PostgresStorage)
+            async with storage.pool.acquire() as conn:
+                ended = await conn.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = $1 AND datname = current_database()",
+                    VERSIONS_CONNECTION,
+                )
+            assert ended >= 1
+            for _ in range(3):
+                before = storage.statements
+                assert await storage.thread_versions([thread.id]) == expected
+                assert storage.statements == before + 1
+        finally:
+            await storage.close()
+
+
+async def test_sqlite_version_reads_go_to_a_reader_thread_when_busy(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions are read on the event loop's thread, which must never wait: when SQLite says
+    busy there, a reader's thread reads them, waiting as long as its busy timeout allows."""
+
+    class Busy:
+        def execute(self, sql: str, params: object) -> NoReturn:
+            raise sqlite3.OperationalError("database is locked")
+
+    storage = open_storage(sqlite_url)
+    await storage.open()
+    try:
+        await storage.migrate()
+        thread = await storage.create_thread("busy", "Busy", None, datetime.now(UTC))
+        monkeypatch.setattr(storage, "_versions", Busy())
+        before = storage.statements
+        assert await storage.thread_versions([thread.id]) == {thread.id: thread.version}
+        assert storage.statements == before + 1
+    finally:
+        monkeypatch.undo()
+        await storage.close()
