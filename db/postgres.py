@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from db.sql import SQLStorage
+from db.shared import SharedReads
+from db.sql import SQLStorage, request_statements
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -45,6 +46,7 @@ class PostgresStorage(SQLStorage):
         self._pool: asyncpg.Pool | None = None
         self._versions: asyncpg.Connection | None = None
         self._versions_turn = asyncio.Lock()
+        self._shared_versions = SharedReads(self._counted_versions)
         self._connection: ContextVar[asyncpg.pool.PoolConnectionProxy | None] = ContextVar(
             "threadql_write_connection", default=None
         )
@@ -55,6 +57,7 @@ class PostgresStorage(SQLStorage):
         )
 
     async def close(self) -> None:
+        await self._shared_versions.close()
         if self._versions is not None:
             await self._versions.close()
             self._versions = None
@@ -77,6 +80,20 @@ class PostgresStorage(SQLStorage):
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.statements += 1
         return list(await self.pool.fetch(numbered(sql), *params))
+
+    async def thread_versions(self, ids: Sequence[int]) -> dict[int, int]:
+        """Checks arriving while one is in flight share the next statement (`SharedReads`);
+        each request whose check it served counts it among its own."""
+        versions, statements = await self._shared_versions(set(ids))
+        counter = request_statements.get()
+        if counter is not None:
+            counter[0] += statements
+        return {i: versions[i] for i in ids if i in versions}
+
+    async def _counted_versions(self, ids: list[int]) -> tuple[dict[int, int], int]:
+        before = self.statements
+        versions = await super().thread_versions(ids)
+        return versions, self.statements - before
 
     async def _read_versions(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """On a connection of their own, one read at a time: a pool resets each connection it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
@@ -10,7 +11,8 @@ import pytest
 
 from db import migrations, open_storage
 from db.postgres import VERSIONS_CONNECTION, PostgresStorage
-from db.sql import SQLStorage
+from db.rows import ThreadRef
+from db.sql import SQLStorage, request_statements
 from db.sqlite import SQLiteStorage
 from db.storage import NotFound
 from tests.conftest import new_comment, postgres_schema
@@ -141,6 +143,39 @@ async def test_version_reads_outlive_their_postgresql_connection(postgres_databa
                 before = storage.statements
                 assert await storage.thread_versions([thread.id]) == expected
                 assert storage.statements == before + 1
+        finally:
+            await storage.close()
+
+
+async def test_concurrent_postgresql_version_checks_share_a_statement(
+    postgres_database: str,
+) -> None:
+    """Checks arriving while one is in flight share the next; each sees what was written
+    before it asked, and each request counts the statement that served it."""
+    async with postgres_schema(postgres_database) as url:
+        storage = open_storage(url)
+        await storage.open()
+        try:
+            await storage.migrate()
+            now = datetime.now(UTC)
+            threads = [await storage.create_thread(f"t{n}", "T", None, now) for n in range(8)]
+            await storage.add_comment(ThreadRef(id=threads[0].id), new_comment("moves it", now))
+            versions = await storage.thread_versions([t.id for t in threads])
+            assert versions[threads[0].id] > versions[threads[1].id]  # the write is seen
+
+            async def check(thread_id: int) -> tuple[dict[int, int], int]:
+                counted = [0]
+                token = request_statements.set(counted)
+                try:
+                    return await storage.thread_versions([thread_id]), counted[0]
+                finally:
+                    request_statements.reset(token)
+
+            before = storage.statements
+            answers = await asyncio.gather(*(check(t.id) for t in threads))
+            assert [found for found, _ in answers] == [{t.id: versions[t.id]} for t in threads]
+            assert all(counted == 1 for _, counted in answers)
+            assert storage.statements - before < len(threads)
         finally:
             await storage.close()
 
