@@ -72,6 +72,17 @@ def serving(env: dict[str, str], tmp_path: Path, name: str) -> Iterator[str]:
         log.close()
 
 
+def shared_env(database_url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """What the processes of one test share: the database, the secret, a data folder."""
+    return {
+        "THREADQL_DATABASE_URL": database_url,
+        "THREADQL_JWT_SECRET": SECRET,
+        "THREADQL_DATA_DIR": str(tmp_path),
+        "THREADQL_RATE_LIMITS": "false",
+        **settings,
+    }
+
+
 async def post(http: httpx.AsyncClient, url: str, body: str, **where: str) -> str:
     token = auth.mint(SECRET, sub="walker", name="Wal Ker")
     response = await http.post(
@@ -97,14 +108,12 @@ async def read(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
 async def test_a_comment_posted_to_one_process_reaches_a_subscriber_of_another(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "THREADQL_DATABASE_URL": database_url,
-        "THREADQL_BROKER_URL": redis_url,
-        "THREADQL_BROKER_PREFIX": f"threadql-test-{uuid.uuid4().hex}:",
-        "THREADQL_JWT_SECRET": SECRET,
-        "THREADQL_DATA_DIR": str(tmp_path),
-        "THREADQL_RATE_LIMITS": "false",
-    }
+    env = shared_env(
+        database_url,
+        tmp_path,
+        THREADQL_BROKER_URL=redis_url,
+        THREADQL_BROKER_PREFIX=f"threadql-test-{uuid.uuid4().hex}:",
+    )
     with ExitStack() as stack:
         first = stack.enter_context(serving(env, tmp_path, "a"))
         second = stack.enter_context(serving(env, tmp_path, "b"))
@@ -146,12 +155,7 @@ async def test_a_comment_posted_to_one_process_reaches_a_subscriber_of_another(
 async def test_no_process_answers_from_its_cache_after_a_write_through_another(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "THREADQL_DATABASE_URL": database_url,
-        "THREADQL_JWT_SECRET": SECRET,
-        "THREADQL_DATA_DIR": str(tmp_path),
-        "THREADQL_RATE_LIMITS": "false",
-    }
+    env = shared_env(database_url, tmp_path)
     with ExitStack() as stack:
         reader = stack.enter_context(serving(env, tmp_path, "reader"))
         writer = stack.enter_context(serving(env, tmp_path, "writer"))
