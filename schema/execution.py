@@ -59,10 +59,10 @@ def _coerced(leaf: PlainLeaf, value: Any) -> Any:
 
 
 def _discard(awaitable: Awaitable[Any]) -> None:
+    """Close a coroutine no one will await. A future is left alone: it may be shared (a
+    DataLoader keeps it for its key, for graphql-core's run to find) and settles on its own."""
     if isinstance(awaitable, Coroutine):
         awaitable.close()
-    elif isinstance(awaitable, asyncio.Future):
-        awaitable.cancel()
 
 
 class Execution(StrawberryGraphQLCoreExecutionContext):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -65,6 +66,11 @@ class Item(Named):
         """Loaded in batches: one for every level of a query."""
         names = await info.context["children"].load(self.name)
         return [item(name, mood=mood or Mood.CALM) for name in names[:first]]
+
+    @strawberry.field(graphql_type=list[str])  # type: ignore[untyped-decorator]
+    def names(self, info: strawberry.Info) -> Awaitable[list[str]]:
+        """The loader's own future, which it keeps for the key."""
+        return info.context["children"].load(self.name)  # type: ignore[no-any-return]
 
     @strawberry.field
     def echo(self, text: str = "quiet", times: int = 1) -> str:
@@ -151,6 +157,7 @@ QUERIES = [
     "{ items { name @include(if: true) count @skip(if: true) } }",
     "{ items { children { name fragile } } }",
     "{ items { children(first: -1) { name } } }",
+    "{ items { names count } }",  # the loader's futures outlive an abandoned plan
     "query Named { items { name } } query Other { holes { name } }",
 ]
 VARIABLES = [
