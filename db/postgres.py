@@ -35,6 +35,13 @@ def numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
+async def _no_session_state(connection: asyncpg.Connection) -> None:
+    """A returned connection needs only what asyncpg always does: roll back a transaction
+    left open. threadql leaves no session state (settings are SET LOCAL, advisory locks are
+    the transaction's, nothing LISTENs), so the default reset, a round trip of four
+    statements after every read, would undo nothing."""
+
+
 class PostgresStorage(SQLStorage):
     dialect = "postgresql"
     max_list = 1_000_000  # lists travel as one array parameter
@@ -53,7 +60,7 @@ class PostgresStorage(SQLStorage):
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=self._sizes[0], max_size=self._sizes[1]
+            self.dsn, min_size=self._sizes[0], max_size=self._sizes[1], reset=_no_session_state
         )
 
     async def close(self) -> None:

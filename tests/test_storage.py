@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
+import asyncpg
 import pytest
 
 from db import migrations, open_storage
@@ -176,6 +177,33 @@ async def test_concurrent_postgresql_version_checks_share_a_statement(
             assert [found for found, _ in answers] == [{t.id: versions[t.id]} for t in threads]
             assert all(counted == 1 for _, counted in answers)
             assert storage.statements - before < len(threads)
+        finally:
+            await storage.close()
+
+
+async def test_postgresql_connections_go_back_to_the_pool_without_a_reset_round_trip(
+    postgres_database: str,
+) -> None:
+    """No statement follows a read on its connection, and a bulk write's SET LOCAL ends
+    with its transaction: there is no session state to reset."""
+    async with postgres_schema(postgres_database) as url:
+        storage = open_storage(url)
+        await storage.open()
+        try:
+            await storage.migrate()
+            thread = await storage.create_thread("pool", "Pool", None, datetime.now(UTC))
+            await storage.insert_comments(thread.id, [new_comment("bulk", datetime.now(UTC))])
+            assert isinstance(storage, PostgresStorage)
+            async with storage.pool.acquire() as conn:
+                assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+                await conn.fetchval("SELECT 'the last statement of this connection'")
+                pid = await conn.fetchval("SELECT pg_backend_pid()")
+            watcher = await asyncpg.connect(storage.dsn)
+            try:
+                query = "SELECT query FROM pg_stat_activity WHERE pid = $1"
+                assert await watcher.fetchval(query, pid) == "SELECT pg_backend_pid()"
+            finally:
+                await watcher.close()
         finally:
             await storage.close()
 
