@@ -25,7 +25,7 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
-from schema.plans import compile_query, plain_leaf, read_leaf
+from schema.plans import compile_query, leaf_output, plain_leaf, read_leaf
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Mapping
@@ -45,17 +45,6 @@ class Unexpected(Exception):
 
 # Awaitables left by one level: the value, where it goes, how to complete it and its path.
 Pending = list[tuple["Awaitable[Any]", dict[str, Any], str, "Output", Path]]
-
-
-def _coerced(leaf: PlainLeaf, value: Any) -> Any:
-    if value is None:
-        if leaf.non_null:
-            raise Unexpected
-        return None
-    coerced = leaf.coerce(value)
-    if coerced is None or coerced is Undefined:
-        raise Unexpected
-    return coerced
 
 
 def _discard(awaitable: Awaitable[Any]) -> None:
@@ -137,7 +126,9 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             if leaf is not None:
                 value = getattr(source, leaf.attribute)
                 if type(value) is not leaf.unchanged:
-                    value = _coerced(leaf, value)
+                    value = leaf_output(leaf, value)
+                    if value is Undefined:
+                        raise Unexpected
                 answer[key] = value
                 continue
             if field.output is None:

@@ -76,16 +76,27 @@ def plain_leaf(field: GraphQLField) -> PlainLeaf | None:
     )
 
 
-def read_leaf(leaf: PlainLeaf, source: Any) -> Any:
-    """The field's answer, or Undefined when the ordinary path must find out what it is."""
+def leaf_output(leaf: PlainLeaf, value: Any) -> Any:
+    """The leaf's answer for `value`, or Undefined when only the ordinary path can say what
+    it is: a null its type forbids, a value its scalar refuses."""
+    if type(value) is leaf.unchanged:
+        return value
+    if value is None:
+        return Undefined if leaf.non_null else None
     try:
-        value = getattr(source, leaf.attribute)
-        if value is None:
-            return Undefined if leaf.non_null else None
         coerced = leaf.coerce(value)
     except Exception:  # the ordinary path raises it again, located
         return Undefined
     return Undefined if coerced is None else coerced
+
+
+def read_leaf(leaf: PlainLeaf, source: Any) -> Any:
+    """The field's answer, or Undefined when the ordinary path must find out what it is."""
+    try:
+        value = getattr(source, leaf.attribute)
+    except Exception:  # as above
+        return Undefined
+    return leaf_output(leaf, value)
 
 
 class NoPlan(Exception):
