@@ -19,7 +19,6 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -441,10 +440,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if isinstance(request, ReadAhead) and request.operation is not None:
             return request.operation
-        if request.method == "POST":
-            content_type, _ = parse_content_type(request.content_type or "")
-            if content_type != JSON:
-                raise HTTPException(415, "POST a JSON body with Content-Type: application/json")
+        if request.method == "POST" and media_type(request.content_type) != JSON:
+            raise HTTPException(415, "POST a JSON body with Content-Type: application/json")
         data = await super().parse_http_body(request)
         if not isinstance(data, GraphQLRequestData):
             return data
