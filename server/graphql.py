@@ -21,6 +21,7 @@ from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 
 from db.sql import request_statements
 from resolvers.context import Context
@@ -82,6 +83,10 @@ fragment CommentFields on Comment {
   bodyHtml
 }
 """
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "Subscriptions are served over a WebSocket to this same URL, with the"
+    " graphql-transport-ws subprotocol; HTTP answers queries and mutations."
+)
 log = logging.getLogger("threadql.http")
 request_log = logging.getLogger("threadql.request")  # one line for each HTTP request
 BASE_URLS = 64  # sets of scheme, server, Host and root path whose base URL is remembered
@@ -524,7 +529,10 @@ class GraphQLView(GraphQL[Context, None]):
                 request_data=request_data,
             )
         except HTTPException as error:
-            if isinstance(error.__cause__, InvalidOperationTypeError):
+            refused = error.__cause__
+            if isinstance(refused, InvalidOperationTypeError):
+                if refused.operation_type is OperationType.SUBSCRIPTION:
+                    raise RequestRefused(400, SUBSCRIPTIONS_OVER_WEBSOCKET) from error
                 raise RequestRefused(405, error.reason, headers={"Allow": "POST"}) from error
             raise
         if result.errors:
