@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -112,20 +113,37 @@ def _too_large(limit: int) -> RequestRefused:
     return RequestRefused(413, f"The request body is larger than {limit} bytes.")
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """The body as the client sends it, refused once it grows past `limit` bytes."""
+def _limited(receive: Receive, limit: int, seconds: float) -> Receive:
+    """The body as the client sends it, refused once it grows past `limit` bytes or is still
+    arriving `seconds` after it was first awaited: a client that trickles its body must not
+    hold a connection and its request open for ever."""
     received = 0
+    deadline: float | None = None
+    complete = False
 
-    async def receive_within_limit() -> Message:
-        nonlocal received
-        message = await receive()
+    async def receive_within_limits() -> Message:
+        nonlocal received, deadline, complete
+        if complete:  # the body is in: what follows is a disconnect, awaited as long as need be
+            return await receive()
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestRefused(
+                408,
+                f"The request body took longer than {seconds:g} s to arrive.",
+                headers={"Connection": "close"},
+            ) from None
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
                 raise _too_large(limit)
+            complete = not message.get("more_body", False)
         return message
 
-    return receive_within_limit
+    return receive_within_limits
 
 
 def _http_base_url(request: Request | WebSocket) -> str:
@@ -244,7 +262,10 @@ class GraphQLView(GraphQL[Context, None]):
             websocket.state.request_id = request_id
             await self._serve_websocket(websocket)
             return
-        request = Request(scope, _limited(receive, self.settings.max_request_bytes))
+        request = Request(
+            scope,
+            _limited(receive, self.settings.max_request_bytes, self.settings.request_body_timeout),
+        )
         request.state.request_id = request_id
         request.state.operation = None
         request.state.outcome = "ok"

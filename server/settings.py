@@ -49,6 +49,7 @@ _RANGES = {
     "max_directives": (0, 10_000),
     "max_document_bytes": (1, 10_000_000),
     "max_request_bytes": (1, 100_000_000),
+    "request_body_timeout": (1, 3600),
     "max_message_bytes": (1, 100_000_000),
     "max_operations": (1, 100_000),
     "comments_per_minute": (1, 1_000_000),
@@ -84,6 +85,7 @@ class Settings:
     max_directives: int = 50
     max_document_bytes: int = 16_384  # the query text
     max_request_bytes: int = 65_536  # an HTTP body, answered 413 when larger
+    request_body_timeout: int = 10  # seconds for an HTTP body to arrive, else answered 408
     max_message_bytes: int = 65_536  # a WebSocket message
     max_operations: int = 100  # operations at once on one WebSocket
     # Rate limits per signed-in user (per client address when anonymous): token buckets.
