@@ -25,14 +25,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
 from db.sql import request_statements
-from resolvers.context import Context
+from resolvers.context import Context, app_limiter
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, request_key
 from server.fanout import Fanout, FanoutHandler
 from server.hits import REVALIDATE, CachedResponse, media_type, single_operation
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 from server.persisted import PersistedQueryError, not_supported
-from server.ratelimit import on_refusal
+from server.ratelimit import address_key, on_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -187,6 +187,7 @@ class ReadAhead(StarletteRequestAdapter):
 
     def __init__(self, request: Request) -> None:
         super().__init__(request)
+        self.connection = request
         self.operation: GraphQLRequestData | None = getattr(request.state, "graphql", None)
 
 
@@ -377,7 +378,7 @@ class GraphQLView(GraphQL[Context, None]):
             return None
         data = single_operation(decoded)
         if data is not None:
-            data = await self._resolved(data)
+            data = await self._resolved(data, request)
             request.state.graphql = data
         return data
 
@@ -464,33 +465,51 @@ class GraphQLView(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if isinstance(request, ReadAhead) and request.operation is not None:
+        assert isinstance(request, ReadAhead)
+        if request.operation is not None:
             return request.operation
         if request.method == "POST" and media_type(request.content_type) != JSON:
             raise HTTPException(415, "POST a JSON body with Content-Type: application/json")
         data = await super().parse_http_body(request)
         if not isinstance(data, GraphQLRequestData):
             return data
-        return await self._resolved(data)
+        return await self._resolved(data, request.connection)
 
-    async def _resolved(self, data: GraphQLRequestData) -> GraphQLRequestData:
+    async def _resolved(self, data: GraphQLRequestData, request: Request) -> GraphQLRequestData:
         """Within the document limit, and with a persisted query's document in place."""
         limit = self.settings.max_document_bytes
         if len((data.query or "").encode()) > limit:
             raise RequestRefused(413, f"The query document is longer than {limit} bytes.")
         if data.extensions and "persistedQuery" in data.extensions:
-            data = await self._persisted_query(data)
+            data = await self._persisted_query(data, request)
         return data
 
-    async def _persisted_query(self, data: GraphQLRequestData) -> GraphQLRequestData:
+    async def _persisted_query(
+        self, data: GraphQLRequestData, request: Request
+    ) -> GraphQLRequestData:
         assert data.extensions is not None
         try:
             if self.persisted is None:
                 raise not_supported()
-            query = await self.persisted.resolve(data.extensions["persistedQuery"], data.query)
+            register = data.query is not None and await self._may_register(request)
+            query = await self.persisted.resolve(
+                data.extensions["persistedQuery"], data.query, register=register
+            )
         except PersistedQueryError as error:
             raise _refusal(error) from error
         return dataclasses.replace(data, query=query)
+
+    async def _may_register(self, request: Request) -> bool:
+        """Registrations spend from the client address's budget: the token, if any, is not
+        checked yet. Over it, the document runs but is not kept."""
+        settings = self.settings
+        wait = await app_limiter(request).take(
+            "registration",
+            address_key(request),
+            settings.registrations_per_minute,
+            settings.registration_burst,
+        )
+        return wait == 0
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Not for a GET that names its query by hash alone."""
