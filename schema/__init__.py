@@ -13,6 +13,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.graphql import OperationType
 
 from schema.documents import CachedDocuments, Documents
 from schema.execution import Execution
@@ -23,9 +24,10 @@ from schema.subscription import Subscription
 from schema.types import Comment, Thread, User
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
-    from strawberry.types import ExecutionContext
+    from strawberry.types import ExecutionContext, ExecutionResult
 
 log = logging.getLogger("threadql.errors")
 
@@ -64,6 +66,30 @@ class MaskUnexpectedErrors(MaskErrors):
 
 
 class Schema(strawberry.Schema):
+    async def execute(  # noqa: PLR0917 - the signature it wraps
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """One answer to one operation: a subscription, a stream of answers, is refused with
+        `InvalidOperationTypeError` here whoever asks; `subscribe` serves it."""
+        allowed = set(OperationType if allowed_operation_types is None else allowed_operation_types)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -60,7 +60,10 @@ def open_persisted(settings: Settings) -> PersistedQueries | None:
         return None
     redis_url = None if settings.broker_url == "memory://" else settings.broker_url
     return PersistedQueries(
-        settings.persisted_query_bytes, redis_url, settings.broker_prefix + "apq:"
+        settings.persisted_query_count,
+        settings.persisted_query_bytes,
+        redis_url,
+        settings.broker_prefix + "apq:",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -21,16 +22,17 @@ from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 
 from db.sql import request_statements
-from resolvers.context import Context
+from resolvers.context import Context, app_limiter
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, request_key
 from server.fanout import Fanout, FanoutHandler
 from server.hits import REVALIDATE, CachedResponse, media_type, single_operation
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 from server.persisted import PersistedQueryError, not_supported
-from server.ratelimit import on_refusal
+from server.ratelimit import address_key, on_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -82,6 +84,10 @@ fragment CommentFields on Comment {
   bodyHtml
 }
 """
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "Subscriptions are served over a WebSocket to this same URL, with the"
+    " graphql-transport-ws subprotocol; HTTP answers queries and mutations."
+)
 log = logging.getLogger("threadql.http")
 request_log = logging.getLogger("threadql.request")  # one line for each HTTP request
 BASE_URLS = 64  # sets of scheme, server, Host and root path whose base URL is remembered
@@ -107,20 +113,37 @@ def _too_large(limit: int) -> RequestRefused:
     return RequestRefused(413, f"The request body is larger than {limit} bytes.")
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """The body as the client sends it, refused once it grows past `limit` bytes."""
+def _limited(receive: Receive, limit: int, seconds: float) -> Receive:
+    """The body as the client sends it, refused once it grows past `limit` bytes or is still
+    arriving `seconds` after it was first awaited: a client that trickles its body must not
+    hold a connection and its request open for ever."""
     received = 0
+    deadline: float | None = None
+    complete = False
 
-    async def receive_within_limit() -> Message:
-        nonlocal received
-        message = await receive()
+    async def receive_within_limits() -> Message:
+        nonlocal received, deadline, complete
+        if complete:  # the body is in: what follows is a disconnect, awaited as long as need be
+            return await receive()
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestRefused(
+                408,
+                f"The request body took longer than {seconds:g} s to arrive.",
+                headers={"Connection": "close"},
+            ) from None
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
                 raise _too_large(limit)
+            complete = not message.get("more_body", False)
         return message
 
-    return receive_within_limit
+    return receive_within_limits
 
 
 def _http_base_url(request: Request | WebSocket) -> str:
@@ -164,6 +187,7 @@ class ReadAhead(StarletteRequestAdapter):
 
     def __init__(self, request: Request) -> None:
         super().__init__(request)
+        self.connection = request
         self.operation: GraphQLRequestData | None = getattr(request.state, "graphql", None)
 
 
@@ -239,7 +263,10 @@ class GraphQLView(GraphQL[Context, None]):
             websocket.state.request_id = request_id
             await self._serve_websocket(websocket)
             return
-        request = Request(scope, _limited(receive, self.settings.max_request_bytes))
+        request = Request(
+            scope,
+            _limited(receive, self.settings.max_request_bytes, self.settings.request_body_timeout),
+        )
         request.state.request_id = request_id
         request.state.operation = None
         request.state.outcome = "ok"
@@ -351,7 +378,7 @@ class GraphQLView(GraphQL[Context, None]):
             return None
         data = single_operation(decoded)
         if data is not None:
-            data = await self._resolved(data)
+            data = await self._resolved(data, request)
             request.state.graphql = data
         return data
 
@@ -438,33 +465,51 @@ class GraphQLView(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if isinstance(request, ReadAhead) and request.operation is not None:
+        assert isinstance(request, ReadAhead)
+        if request.operation is not None:
             return request.operation
         if request.method == "POST" and media_type(request.content_type) != JSON:
             raise HTTPException(415, "POST a JSON body with Content-Type: application/json")
         data = await super().parse_http_body(request)
         if not isinstance(data, GraphQLRequestData):
             return data
-        return await self._resolved(data)
+        return await self._resolved(data, request.connection)
 
-    async def _resolved(self, data: GraphQLRequestData) -> GraphQLRequestData:
+    async def _resolved(self, data: GraphQLRequestData, request: Request) -> GraphQLRequestData:
         """Within the document limit, and with a persisted query's document in place."""
         limit = self.settings.max_document_bytes
         if len((data.query or "").encode()) > limit:
             raise RequestRefused(413, f"The query document is longer than {limit} bytes.")
         if data.extensions and "persistedQuery" in data.extensions:
-            data = await self._persisted_query(data)
+            data = await self._persisted_query(data, request)
         return data
 
-    async def _persisted_query(self, data: GraphQLRequestData) -> GraphQLRequestData:
+    async def _persisted_query(
+        self, data: GraphQLRequestData, request: Request
+    ) -> GraphQLRequestData:
         assert data.extensions is not None
         try:
             if self.persisted is None:
                 raise not_supported()
-            query = await self.persisted.resolve(data.extensions["persistedQuery"], data.query)
+            register = data.query is not None and await self._may_register(request)
+            query = await self.persisted.resolve(
+                data.extensions["persistedQuery"], data.query, register=register
+            )
         except PersistedQueryError as error:
             raise _refusal(error) from error
         return dataclasses.replace(data, query=query)
+
+    async def _may_register(self, request: Request) -> bool:
+        """Registrations spend from the client address's budget: the token, if any, is not
+        checked yet. Over it, the document runs but is not kept."""
+        settings = self.settings
+        wait = await app_limiter(request).take(
+            "registration",
+            address_key(request),
+            settings.registrations_per_minute,
+            settings.registration_burst,
+        )
+        return wait == 0
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Not for a GET that names its query by hash alone."""
@@ -524,7 +569,10 @@ class GraphQLView(GraphQL[Context, None]):
                 request_data=request_data,
             )
         except HTTPException as error:
-            if isinstance(error.__cause__, InvalidOperationTypeError):
+            refused = error.__cause__
+            if isinstance(refused, InvalidOperationTypeError):
+                if refused.operation_type is OperationType.SUBSCRIPTION:
+                    raise RequestRefused(400, SUBSCRIPTIONS_OVER_WEBSOCKET) from error
                 raise RequestRefused(405, error.reason, headers={"Allow": "POST"}) from error
             raise
         if result.errors:

@@ -2,8 +2,10 @@
 place of the document, and sends both once when the server answers that it does not know it.
 
 A GET with the hash alone is a short URL that stays the same: what lets a CDN cache a query.
-Documents are kept in this process, within a size, and with a Redis broker in Redis too, so
-that a document registered through one process runs through all of them.
+Documents are kept in this process, and with a Redis broker in Redis too, so that a document
+registered through one process runs through all of them. Anyone may register a document, so
+both stores are held within a number of documents and of bytes: the oldest registrations go
+first, and a client whose document went registers it again when it is told so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -24,8 +27,6 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
 HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
-MAX_DOCUMENTS = 100_000  # in this process, whatever their size
-REDIS_TTL = 24 * 3600  # seconds a document stays in Redis after its last registration
 TIMEOUT = 1.0  # seconds to connect to Redis or for it to answer: a request waits on it
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -59,14 +60,45 @@ def requested_hash(extension: object) -> str:
     return digest.lower()
 
 
+# Documents in Redis: KEYS[1] a hash of documents by digest, KEYS[2] a sorted set of digests by
+# when they were last registered, KEYS[3] the bytes the hash holds. ARGV: digest, document,
+# now, most documents, most bytes. One script run, so that processes registering at once keep
+# the three in step; the oldest registrations are evicted until both bounds hold.
+REGISTER = """
+if redis.call('HSTRLEN', KEYS[1], ARGV[1]) == 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('INCRBY', KEYS[3], string.len(ARGV[2]))
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local count = redis.call('ZCARD', KEYS[2])
+local bytes = tonumber(redis.call('GET', KEYS[3]))
+while count > tonumber(ARGV[4]) or bytes > tonumber(ARGV[5]) do
+  local oldest = redis.call('ZPOPMIN', KEYS[2])[1]
+  if oldest == nil then break end
+  bytes = redis.call('DECRBY', KEYS[3], redis.call('HSTRLEN', KEYS[1], oldest))
+  redis.call('HDEL', KEYS[1], oldest)
+  count = count - 1
+end
+return count
+"""
+
+
 class PersistedQueries:
-    """Documents by their SHA-256. While Redis cannot be reached, this process's own are used."""
+    """Documents by their SHA-256, at most `max_documents` and `max_bytes` of them in this
+    process and as many again in Redis. While Redis cannot be reached, this process's own
+    are used."""
 
     def __init__(
-        self, max_bytes: int, redis_url: str | None = None, prefix: str = "threadql:apq:"
+        self,
+        max_documents: int,
+        max_bytes: int,
+        redis_url: str | None = None,
+        prefix: str = "threadql:apq:",
     ) -> None:
         self.prefix = prefix
-        self._documents: LRU[str, str] = LRU(MAX_DOCUMENTS, max_bytes)
+        self.max_documents = max_documents
+        self.max_bytes = max_bytes
+        self._documents: LRU[str, str] = LRU(max_documents, max_bytes)
         self._redis = (
             Redis.from_url(
                 redis_url,
@@ -78,15 +110,25 @@ class PersistedQueries:
             if redis_url
             else None
         )
+        self._register_script = (
+            None if self._redis is None else self._redis.register_script(REGISTER)
+        )
         self._failing = False
 
-    async def resolve(self, extension: object, query: str | None) -> str:
-        """The document to run: the one sent, registered under its hash, or the one registered."""
+    @property
+    def keys(self) -> tuple[str, str, str]:
+        """In Redis: the documents, the order of their registrations, and their bytes."""
+        return self.prefix + "documents", self.prefix + "registered", self.prefix + "bytes"
+
+    async def resolve(self, extension: object, query: str | None, *, register: bool = True) -> str:
+        """The document to run: the one sent, registered under its hash unless `register` is
+        false, or the one registered."""
         digest = requested_hash(extension)
         if query is not None:
             if sha256(query) != digest:
                 raise PersistedQueryError(400, "provided sha does not match query", HASH_MISMATCH)
-            await self._register(digest, query)
+            if register:
+                await self._register(digest, query)
             return query
         document = self._documents.get(digest) or await self._shared(digest)
         if document is None:
@@ -101,10 +143,14 @@ class PersistedQueries:
         self._documents.put(digest, document, len(document.encode()) + ENTRY_OVERHEAD)
 
     async def _register(self, digest: str, document: str) -> None:
+        encoded = document.encode()
+        if len(encoded) > self.max_bytes:
+            return  # kept nowhere: it would only push every other document out
         self._keep(digest, document)
-        if self._redis is not None:
+        if self._register_script is not None:
+            bounds = (time.time(), self.max_documents, self.max_bytes)
             try:
-                await self._redis.set(self.prefix + digest, document.encode(), ex=REDIS_TTL)
+                await self._register_script(keys=self.keys, args=(digest, encoded, *bounds))
             except (RedisError, OSError) as error:
                 self._failed(error)
             else:
@@ -115,7 +161,7 @@ class PersistedQueries:
         if self._redis is None:
             return None
         try:
-            stored = await self._redis.get(self.prefix + digest)
+            stored = await self._redis.hget(self.keys[0], digest)
         except (RedisError, OSError) as error:
             self._failed(error)
             return None

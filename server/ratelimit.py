@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from starlette.requests import HTTPConnection
+
 log = logging.getLogger(__name__)
 
 TIMEOUT = 1.0  # seconds to connect to Redis or for it to answer: a write waits on it
@@ -36,6 +38,12 @@ def _refused(bucket: str) -> None:
     observer = on_refusal.get()
     if observer is not None:
         observer(bucket)
+
+
+def address_key(connection: HTTPConnection) -> str:
+    """Whom a limit counts when nobody is signed in: the client's address."""
+    client = connection.client
+    return f"address:{client.host if client else 'unknown'}"
 
 
 class RateLimiter(Protocol):

@@ -49,6 +49,7 @@ _RANGES = {
     "max_directives": (0, 10_000),
     "max_document_bytes": (1, 10_000_000),
     "max_request_bytes": (1, 100_000_000),
+    "request_body_timeout": (1, 3600),
     "max_message_bytes": (1, 100_000_000),
     "max_operations": (1, 100_000),
     "comments_per_minute": (1, 1_000_000),
@@ -58,6 +59,9 @@ _RANGES = {
     "response_cache_entries": (1, 10_000_000),
     "response_cache_bytes": (1, 1 << 40),
     "persisted_query_bytes": (1, 1 << 40),
+    "persisted_query_count": (1, 10_000_000),
+    "registrations_per_minute": (1, 1_000_000),
+    "registration_burst": (1, 1_000_000),
 }
 
 
@@ -84,6 +88,7 @@ class Settings:
     max_directives: int = 50
     max_document_bytes: int = 16_384  # the query text
     max_request_bytes: int = 65_536  # an HTTP body, answered 413 when larger
+    request_body_timeout: int = 10  # seconds for an HTTP body to arrive, else answered 408
     max_message_bytes: int = 65_536  # a WebSocket message
     max_operations: int = 100  # operations at once on one WebSocket
     # Rate limits per signed-in user (per client address when anonymous): token buckets.
@@ -98,7 +103,12 @@ class Settings:
     response_cache_bytes: int = 64 * 1024 * 1024
     # Automatic persisted queries: documents by their SHA-256, sent once, then by hash.
     persisted_queries: bool = True
-    persisted_query_bytes: int = 8 * 1024 * 1024  # of documents kept in each process
+    # Bounds of the documents kept, in each process and again in Redis.
+    persisted_query_bytes: int = 8 * 1024 * 1024
+    persisted_query_count: int = 10_000
+    # New documents registered per client address; over it a document runs but is not kept.
+    registrations_per_minute: int = 20
+    registration_burst: int = 20
     # Operations: log lines as JSON or text (empty: JSON in production, text in development),
     # and OpenTelemetry spans for each operation when the opentelemetry packages are installed.
     log_format: str = ""

@@ -207,6 +207,30 @@ async def test_get_serves_queries_but_not_mutations(client: httpx.AsyncClient) -
     assert bad_variables.status_code == 400
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+async def test_a_subscription_over_http_is_sent_to_the_websocket(
+    client: httpx.AsyncClient, method: str, accept: str
+) -> None:
+    document = (
+        f'subscription Live {{ commentAdded(threadId: "{ids.encode("Thread", 1)}") {{ id }} }}'
+        " query Title { viewer { id } }"
+    )
+    params = {"query": document, "operationName": "Live"}
+    headers = {"accept": accept}
+    if method == "GET":
+        response = await client.get("/graphql", params=params, headers=headers)
+    else:
+        response = await client.post("/graphql", json=params, headers=headers)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert "data" not in body
+    assert "WebSocket" in body["errors"][0]["message"]
+    assert codes(body) == [None]
+    query = {"query": document, "operationName": "Title"}
+    assert (await client.post("/graphql", json=query)).json() == {"data": {"viewer": None}}
+
+
 async def test_other_methods_and_unacceptable_media(client: httpx.AsyncClient) -> None:
     put = await client.put("/graphql", json={"query": "{ viewer { id } }"})
     assert put.status_code == 405

@@ -432,9 +432,9 @@ async def test_a_miss_reads_parses_and_resolves_its_request_once(
     calls = {"parse_json": 0, "resolve": 0}
 
     def counted(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any) -> Any:
+        def call(*args: Any, **options: Any) -> Any:
             calls[name] += 1
-            return function(*args)
+            return function(*args, **options)
 
         return call
 

@@ -180,6 +180,30 @@ async def test_document_and_body_size(settings: Settings) -> None:
         await client.passes(query)
 
 
+async def test_a_body_that_trickles_in_is_cut_off(settings: Settings) -> None:
+    """A client that sends its headers and then a body too slowly holds nothing for long."""
+    slow = Settings(**{**settings.__dict__, "request_body_timeout": 1})
+    async with live_server(slow) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        body = b'{"query": "{ viewer { id } }"}'
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: threadql.test\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body[:5]
+        )
+        await writer.drain()
+        # To the end: the server closes the connection (or the test fails after 30 s).
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        head, _, text = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer
+        assert b"took longer than 1 s" in text
+        async with httpx.AsyncClient(base_url=server.url) as http:  # others are served
+            response = await http.post("/graphql", json={"query": "{ viewer { id } }"})
+            assert response.json() == {"data": {"viewer": None}}
+
+
 async def test_introspection_and_suggestions_only_in_development(settings: Settings) -> None:
     introspection = "{ __schema { queryType { name } } }"
     typo = '{ thred(key: "demo") { id } }'

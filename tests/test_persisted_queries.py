@@ -14,6 +14,7 @@ from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
 from server.app import create_app
+from server.cache import ENTRY_OVERHEAD
 from server.settings import Settings
 from tests.services import REDIS, unavailable
 
@@ -34,9 +35,8 @@ def extensions(digest: str = HASH, version: object = 1) -> dict[str, Any]:
 async def client(
     database_url: str, tmp_path: Path, **options: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        database_url=database_url, data_dir=str(tmp_path), rate_limits=False, **options
-    )
+    options = {"rate_limits": False, **options}
+    settings = Settings(database_url=database_url, data_dir=str(tmp_path), **options)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -172,8 +172,68 @@ async def test_processes_sharing_a_redis_broker_share_their_documents(
         # What Redis holds is checked against its hash before it runs.
         forged = hashlib.sha256(b"{ viewer { name } }").hexdigest()
         with SyncRedis.from_url(REDIS) as redis:
-            redis.set(f"{redis_prefix}apq:{forged}", b"{ threads { totalCount } }")
+            redis.hset(f"{redis_prefix}apq:documents", forged, b"{ threads { totalCount } }")
         assert (
             refusal(await post(two, extensions=extensions(forged)))[2]
             == "PERSISTED_QUERY_NOT_FOUND"
         )
+
+
+def numbered(count: int) -> list[tuple[str, str]]:
+    """`count` distinct documents of the same size, with their hashes."""
+    documents = [f"query Q{n:04} {{ viewer {{ id }} }}" for n in range(count)]
+    return [(document, hashlib.sha256(document.encode()).hexdigest()) for document in documents]
+
+
+async def known(http: httpx.AsyncClient, digest: str) -> bool:
+    response = await post(http, extensions=extensions(digest))
+    return "data" in response.json()
+
+
+async def test_the_documents_kept_are_bounded_in_each_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    documents = numbered(30)
+    size = len(documents[0][0])
+    async with client(database_url, tmp_path, persisted_query_count=10) as http:
+        for document, digest in documents:
+            assert (await post(http, query=document, extensions=extensions(digest))).is_success
+        assert [await known(http, digest) for _, digest in documents] == [False] * 20 + [True] * 10
+    two = 2 * (size + ENTRY_OVERHEAD)  # what this process counts for two documents
+    async with client(database_url, tmp_path, persisted_query_bytes=two) as http:
+        for document, digest in documents[:5]:
+            await post(http, query=document, extensions=extensions(digest))
+        assert [await known(http, digest) for _, digest in documents[:5]] == [False] * 3 + [
+            True
+        ] * 2
+
+
+async def test_the_documents_kept_in_redis_are_bounded_in_number_and_bytes(
+    database_url: str, tmp_path: Path, redis_prefix: str
+) -> None:
+    documents = numbered(40)
+    size = len(documents[0][0])
+    shared = {"broker_url": REDIS, "broker_prefix": redis_prefix}
+    bounds = {"persisted_query_count": 25, "persisted_query_bytes": 20 * size}
+    async with client(database_url, tmp_path / "one", **shared, **bounds) as one:
+        for document, digest in documents:
+            assert (await post(one, query=document, extensions=extensions(digest))).is_success
+    with SyncRedis.from_url(REDIS) as redis:
+        stored = redis.hgetall(f"{redis_prefix}apq:documents")
+        assert len(stored) == redis.zcard(f"{redis_prefix}apq:registered") == 20
+        assert int(redis.get(f"{redis_prefix}apq:bytes") or 0) == 20 * size
+    # Another process, with nothing of its own, finds the newest twenty and only those.
+    async with client(database_url, tmp_path / "two", **shared, **bounds) as two:
+        assert [await known(two, digest) for _, digest in documents] == [False] * 20 + [True] * 20
+
+
+async def test_registrations_spend_from_the_client_address_budget(
+    database_url: str, tmp_path: Path
+) -> None:
+    documents = numbered(5)
+    limits = {"rate_limits": True, "registration_burst": 3, "registrations_per_minute": 1}
+    async with client(database_url, tmp_path, **limits) as http:
+        for document, digest in documents:
+            response = await post(http, query=document, extensions=extensions(digest))
+            assert response.json() == {"data": {"viewer": None}}  # run, kept or not
+        assert [await known(http, digest) for _, digest in documents] == [True] * 3 + [False] * 2
