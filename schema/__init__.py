@@ -82,9 +82,9 @@ class Schema(strawberry.Schema):
 def build_schema(limits: QueryLimits | None = None, *, production: bool = False) -> Schema:
     """Production hides the schema: no introspection, no "Did you mean" suggestions."""
     limits = limits or QueryLimits()
-    documents = Documents(DOCUMENT_CACHE_SIZE, limits.max_tokens)
+    documents = Documents(DOCUMENT_CACHE_SIZE, limits.max_tokens, limits.max_document_bytes)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: CachedDocuments(documents),
+        lambda: CachedDocuments(documents),  # first: the limits read what it validates
         *limits.extensions(),
         MaskUnexpectedErrors,
     ]
