@@ -16,9 +16,10 @@ from collections import OrderedDict
 from contextlib import suppress
 from typing import TYPE_CHECKING, TypeVar
 
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, parse, validate
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from schema.limits import limit_error
 
@@ -29,17 +30,28 @@ if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
 
 Rules = tuple[type["ASTValidationRule"], ...]
+# The rules Strawberry's own validation adds to a request's (`validate_document`).
+STRAWBERRY_RULES: Rules = (MaybeNullValidationRule, OneOfInputValidationRule)
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 class Documents:
-    """Parsed documents and their validation errors, the least recently used out first."""
+    """Parsed documents and their validation errors, the least recently used out first.
+    With `hide_suggestions`, no validation error suggests a name ("Did you mean")."""
 
-    def __init__(self, maxsize: int, max_tokens: int, max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        max_tokens: int,
+        max_bytes: int | None = None,
+        *,
+        hide_suggestions: bool = False,
+    ) -> None:
         self.maxsize = maxsize
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
+        self.hide_suggestions = hide_suggestions
         self._parsed: OrderedDict[str, DocumentNode] = OrderedDict()
         self._errors: OrderedDict[tuple[str, Rules], list[GraphQLError]] = OrderedDict()
 
@@ -61,8 +73,11 @@ class Documents:
         key = (text, execution.validation_rules)
         errors = self._errors.get(key)
         if errors is None:
-            errors = self._too_long(text) or validate_document(
-                execution.schema._schema, document, key[1]
+            errors = self._too_long(text) or validate(
+                execution.schema._schema,
+                document,
+                (*key[1], *STRAWBERRY_RULES),
+                hide_suggestions=self.hide_suggestions,
             )
             self._keep(self._errors, key, errors)
         else:

@@ -72,7 +72,7 @@ class QueryLimits:
     max_directives: int = 50
     max_document_bytes: int = 16_384
 
-    def extensions(self) -> list[Callable[[], SchemaExtension]]:
+    def extensions(self, *, hide_suggestions: bool) -> list[Callable[[], SchemaExtension]]:
         """The token and document size limits are applied by `schema.documents.Documents`.
         These extensions come after `CachedDocuments`, which validates."""
         # One set of rule classes for every request: validation is cached by them.
@@ -83,7 +83,7 @@ class QueryLimits:
         ]
         return [
             lambda: AddValidationRules(rules),
-            lambda: NodeLimit(self.max_nodes),
+            lambda: NodeLimit(self.max_nodes, hide_suggestions=hide_suggestions),
         ]
 
 
@@ -117,8 +117,9 @@ class NodeLimit(SchemaExtension):
     execution coerces them; variables that do not coerce are refused with graphql-core's own
     errors, since there is nothing to count with."""
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, *, hide_suggestions: bool) -> None:
         self.maximum = maximum
+        self.hide_suggestions = hide_suggestions
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -137,6 +138,7 @@ class NodeLimit(SchemaExtension):
             document,
             context.operation_name,
             context.variables,
+            hide_suggestions=self.hide_suggestions,
         )
         if isinstance(counted, list):
             return counted
@@ -158,6 +160,8 @@ def count_nodes(
     document: DocumentNode,
     operation_name: str | None,
     variables: object,
+    *,
+    hide_suggestions: bool = False,
 ) -> int | list[GraphQLError]:
     """The worst-case nodes of a valid document's operation, or why they cannot be counted:
     the errors graphql-core's execution would answer the same request with."""
@@ -171,6 +175,7 @@ def count_nodes(
         operation.variable_definitions or (),
         variables or {},
         max_errors=MAX_VARIABLE_ERRORS,
+        hide_suggestions=hide_suggestions,
     )
     if isinstance(coerced, list):
         return coerced

@@ -299,17 +299,36 @@ async def test_document_and_body_size(settings: Settings) -> None:
         await client.passes(query)
 
 
+# Each mistake graphql-core answers with "Did you mean", in each of its places.
+MISTAKES: list[tuple[str, dict[str, Any]]] = [
+    ('{ thred(key: "demo") { id } }', {}),  # a field
+    ('{ node(id: "VGhyZWFkOjE") { ... on Threa { id } } }', {}),  # a type
+    ('{ thread(key: "demo") { comments(firts: 1) { totalCount } } }', {}),  # an argument
+    ('{ thread(key: "demo") { comments(orderBy: TOPP) { totalCount } } }', {}),  # an enum value
+    (
+        'query ($o: CommentOrder) { thread(key: "demo") { comments(orderBy: $o) { totalCount } } }',
+        {"o": "TOPP"},
+    ),  # an enum value in a variable
+    ("query ($o: CommentOrdr) { viewer { id } }", {}),  # a variable's type
+    (
+        "mutation ($i: EditCommentInput!) { editComment(input: $i) { errors { code } } }",
+        {"i": {"commentId": "x", "bodi": "x"}},
+    ),  # an input field in a variable
+]
+
+
 async def test_introspection_and_suggestions_only_in_development(settings: Settings) -> None:
     introspection = "{ __schema { queryType { name } } }"
-    typo = '{ thred(key: "demo") { id } }'
     async with serving(settings) as client:
         await client.passes(introspection)
-        body = await client.refused(typo, "Cannot query field")
-        assert "Did you mean" in body["errors"][0]["message"]
+        for query, variables in MISTAKES:
+            body = await client.refused(query, "", variables)
+            assert "Did you mean" in json.dumps(body), body
     async with serving(Settings(**{**settings.__dict__, "env": "production"})) as client:
         await client.refused(introspection, "introspection")
-        body = await client.refused(typo, "Cannot query field")
-        assert "Did you mean" not in body["errors"][0]["message"]
+        for query, variables in MISTAKES:
+            body = await client.refused(query, "", variables)
+            assert "Did you mean" not in json.dumps(body), body
         await client.passes('{ thread(key: "demo") { id } }')
 
 
