@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from resolvers.context import Context
 
 MAX_FIRST = 100
+# What a connection gives when `first` is left out or null. The schema declares each as its
+# field's default, and the node limit (schema/limits.py) counts with `page_size` too.
+THREADS_PAGE = 20
+COMMENTS_PAGE = 20
+REPLIES_PAGE = 10
 T = TypeVar("T")
 
 
@@ -22,6 +27,11 @@ class Page(Generic[T]):
     rows: list[T]
     has_next: bool
     has_previous: bool
+
+
+def page_size(first: int | None, default: int) -> int:
+    """The rows a connection asks for: `first`, or its default when `first` is null."""
+    return default if first is None else first
 
 
 def check_first(first: int) -> int:

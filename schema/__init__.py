@@ -12,7 +12,6 @@ from strawberry.extensions import (
     MaskErrors,
     SchemaExtension,
 )
-from strawberry.schema.config import StrawberryConfig
 from strawberry.types.graphql import OperationType
 
 from schema.documents import CachedDocuments, Documents
@@ -106,12 +105,19 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(limits: QueryLimits | None = None, *, production: bool = False) -> Schema:
-    """Production hides the schema: no introspection, no "Did you mean" suggestions."""
+    """Production hides the schema: no introspection, and no error suggests one of its names
+    ("Did you mean"), neither validation's nor the variables' (`NodeLimit` coerces them, and
+    refuses bad ones, before execution)."""
     limits = limits or QueryLimits()
-    documents = Documents(DOCUMENT_CACHE_SIZE, limits.max_tokens)
+    documents = Documents(
+        DOCUMENT_CACHE_SIZE,
+        limits.max_tokens,
+        limits.max_document_bytes,
+        hide_suggestions=production,
+    )
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: CachedDocuments(documents),
-        *limits.extensions(),
+        lambda: CachedDocuments(documents),  # first: the limits read what it validates
+        *limits.extensions(hide_suggestions=production),
         MaskUnexpectedErrors,
     ]
     if production:
@@ -123,7 +129,6 @@ def build_schema(limits: QueryLimits | None = None, *, production: bool = False)
         types=[Thread, Comment, User],
         extensions=extensions,
         execution_context_class=Execution,
-        config=StrawberryConfig(disable_field_suggestions=production),
     )
 
 

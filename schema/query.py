@@ -32,9 +32,10 @@ class Query:
 
     @strawberry.field(description="Threads, newest first.")
     async def threads(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self, info: Info, first: int | None = pages.THREADS_PAGE, after: str | None = None
     ) -> ThreadConnection:
-        page = await pages.thread_page(info.context, 20 if first is None else first, after)
+        size = pages.page_size(first, pages.THREADS_PAGE)
+        page = await pages.thread_page(info.context, size, after)
         return ThreadConnection(nodes=[Thread.from_row(r) for r in page.rows], page=page)
 
     @strawberry.field

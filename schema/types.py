@@ -83,18 +83,17 @@ class Thread(Node):
     async def comments(
         self,
         info: Info,
-        first: int | None = 20,
+        first: int | None = pages.COMMENTS_PAGE,
         after: str | None = None,
         order_by: CommentOrder | None = CommentOrder.OLDEST,
     ) -> CommentConnection:
         context = info.context
         order_by = order_by or CommentOrder.OLDEST
-        first = 20 if first is None else first
         page = await pages.comment_page(
             context,
             thread_id=self.row.id,
             parent_id=None,
-            first=first,
+            first=pages.page_size(first, pages.COMMENTS_PAGE),
             after=after,
             order=order_by,
         )
@@ -175,19 +174,18 @@ class Comment(Node):
     async def replies(
         self,
         info: Info,
-        first: int | None = 10,
+        first: int | None = pages.REPLIES_PAGE,
         after: str | None = None,
         order_by: CommentOrder | None = CommentOrder.OLDEST,
     ) -> CommentConnection:
         context = info.context
         order_by = order_by or CommentOrder.OLDEST
-        first = 10 if first is None else first
         row = self.row
         page = await pages.comment_page(
             context,
             thread_id=row.thread_id,
             parent_id=row.id,
-            first=first,
+            first=pages.page_size(first, pages.REPLIES_PAGE),
             after=after,
             order=order_by,
         )

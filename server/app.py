@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_aliases=settings.max_aliases,
         max_tokens=settings.max_tokens,
         max_directives=settings.max_directives,
+        max_document_bytes=settings.max_document_bytes,
     )
     schema = build_schema(limits, production=settings.env == "production")
     schema.extensions = (*schema.extensions, OperationName)

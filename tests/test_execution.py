@@ -21,7 +21,7 @@ from strawberry.dataloader import DataLoader
 
 from bench.queries import W1
 from schema import schema as threadql_schema
-from schema.documents import CachedDocuments, Documents
+from schema.documents import STRAWBERRY_RULES, CachedDocuments, Documents
 from schema.execution import Execution
 from schema.plans import ObjectPlan, compile_query
 from server.graphql import EXAMPLE_QUERY
@@ -259,6 +259,22 @@ def test_each_document_is_validated_once() -> None:
         assert errors is not None
         assert errors[0].message.startswith("Cannot query field 'nope' on type 'Item'.")
     assert validations == ["validated", "validated"]
+
+
+def test_documents_validate_with_the_rules_strawberry_adds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Documents` validates as Strawberry's `validate_document` does, with graphql-core's
+    `hide_suggestions` besides: this fails when Strawberry adds a rule of its own."""
+    from strawberry.schema import schema as strawberry_schema  # noqa: PLC0415
+
+    added: list[tuple[object, ...]] = []
+
+    def validate(_schema: object, _document: object, rules: tuple[object, ...]) -> list[Any]:
+        added.append(rules)
+        return []
+
+    monkeypatch.setattr(strawberry_schema, "validate", validate)
+    strawberry_schema.validate_document(threadql_schema._schema, parse("{ viewer { id } }"), ())
+    assert added == [STRAWBERRY_RULES]
 
 
 def plan_of(schema: strawberry.Schema, query: str) -> ObjectPlan | None:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from graphql import OperationDefinitionNode, get_variable_values, parse
 from websockets.exceptions import ConnectionClosed
 
+from schema import schema as threadql_schema
+from server import auth
 from server.app import create_app
 from server.settings import Settings
-from tests.live import GraphQLWebSocket, live_server
+from tests.live import GraphQLWebSocket, LiveServer, live_server
+from tests.services import SECRET
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -116,6 +121,120 @@ async def test_node_limit(client: Client) -> None:
     )
 
 
+# Each counted as its resolvers read `first`: given, a variable, a variable's default, the
+# field's default, and for null the resolver's own fallback (20 comments, 10 replies, 20 threads).
+COUNTED = [
+    ('{ thread(key: "demo") { comments { nodes { replies { nodes { id } } } } } }', {}, 220),
+    (
+        '{ thread(key: "demo") { comments(first: null) { nodes { replies(first: null) { nodes { id } } } } } }',
+        {},
+        220,
+    ),
+    (
+        'query ($f: Int = 100) { thread(key: "demo") { comments(first: $f) { totalCount } } }',
+        {},
+        100,
+    ),
+    (
+        'query ($f: Int = 100) { thread(key: "demo") { comments(first: $f) { totalCount } } }',
+        {"f": None},
+        20,
+    ),
+    (
+        'query ($f: Int = 100) { thread(key: "demo") { comments(first: $f) { totalCount } } }',
+        {"f": 7},
+        7,
+    ),
+    ('query ($f: Int) { thread(key: "demo") { comments(first: $f) { totalCount } } }', {}, 20),
+    ("{ threads(first: null) { nodes { comments(first: null) { nodes { id } } } } }", {}, 420),
+    (
+        'query ($more: Boolean!) { thread(key: "demo") { comments(first: 5) { nodes { id } }'
+        " more: comments(first: 100) @include(if: $more) { nodes { id } } } }",
+        {"more": False},
+        5,
+    ),
+    (
+        '{ node(id: "VGhyZWFkOjE") { ... on Thread { comments(first: null) { totalCount } } } }',
+        {},
+        20,
+    ),
+    (
+        'query ($f: Int = 100) { thread(key: "demo") { comments { nodes { ...C } } } }'
+        " fragment C on Comment { thread { comments(first: $f) { nodes { replies(first: null) { totalCount } } } } }",
+        {},
+        20 + 20 * 100 + 20 * 100 * 10,
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "variables", "nodes"), COUNTED)
+async def test_node_count_uses_the_first_the_resolvers_get(
+    settings: Settings, query: str, variables: dict[str, Any], nodes: int
+) -> None:
+    async with serving(Settings(**{**settings.__dict__, "max_nodes": 1})) as client:
+        body = await client.refused(query, f"up to {nodes:,} nodes", variables)
+    assert body["errors"][0]["extensions"]["nodes"] == nodes
+
+
+def cycles(aliases: int) -> str:
+    """The outside attack: aliases, and thread > comments > nodes > thread cycles whose `first`
+    is null or a variable left at its default."""
+    cycle = "thread { comments(first: null) { nodes { thread { comments(first: $f) { nodes { id body } } } } } }"
+    fields = " ".join(
+        f'a{i}: thread(key: "demo") {{ comments {{ nodes {{ {cycle} }} }} }}'
+        for i in range(aliases)
+    )
+    return f"query ($f: Int = 100) {{ {fields} }}"
+
+
+async def test_null_and_defaulted_first_cannot_bypass_the_node_limit(client: Client) -> None:
+    per_alias = 20 + 20 * 20 + 20 * 20 * 100
+    body = await client.refused(cycles(15), f"up to {15 * per_alias:,} nodes")
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_LIMIT"
+    await client.refused(cycles(1), f"up to {per_alias:,} nodes", {"f": 100})
+    await client.refused(cycles(2), f"up to {2 * (20 + 400 + 8_000):,} nodes", {"f": None})
+
+
+async def test_bad_variables_and_huge_counts_get_clear_errors_over_post_and_get(
+    client: Client,
+) -> None:
+    query = 'query ($n: Int) { thread(key: "demo") { comments(first: $n) { totalCount } } }'
+    operation = parse(query).definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    huge = " ".join(["nodes { replies(first: 2147483647) {"] * 2)
+    nested = f'{{ thread(key: "demo") {{ comments(first: 2147483647) {{ {huge} totalCount }} }} }} }} }} }} }}'
+    bad: list[dict[str, Any]] = [{"n": "x"}, {"n": [1]}, {"n": 1e300}]
+    for variables in bad:
+        # graphql-core's own answer to these variables, as its execution gives it
+        expected = get_variable_values(
+            threadql_schema._schema, operation.variable_definitions or (), variables
+        )
+        assert isinstance(expected, list)
+        for response in [
+            (await client.post(query, variables))[0],
+            await client.http.get(
+                "/graphql",
+                params={"query": query, "variables": json.dumps(variables)},
+                headers={"accept": GRAPHQL_RESPONSE},
+            ),
+        ]:
+            assert response.status_code == 400, response.text
+            assert [e["message"] for e in response.json()["errors"]] == [
+                e.message for e in expected
+            ]
+    for response in [
+        (await client.post(nested))[0],
+        await client.http.get(
+            "/graphql", params={"query": nested}, headers={"accept": GRAPHQL_RESPONSE}
+        ),
+    ]:
+        assert response.status_code == 400, response.text
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "QUERY_LIMIT"
+        assert 10_000 < error["extensions"]["nodes"] <= 2**53 - 1  # exact in every JSON reader
+        assert "int()" not in response.text
+
+
 async def test_depth_limit_fits_the_demo_thread(settings: Settings) -> None:
     # thread > comments > nodes > (replies > nodes) x levels > id: depth 3 + 2 x levels
     async with serving(settings) as client:
@@ -204,17 +323,36 @@ async def test_a_body_that_trickles_in_is_cut_off(settings: Settings) -> None:
             assert response.json() == {"data": {"viewer": None}}
 
 
+# Each mistake graphql-core answers with "Did you mean", in each of its places.
+MISTAKES: list[tuple[str, dict[str, Any]]] = [
+    ('{ thred(key: "demo") { id } }', {}),  # a field
+    ('{ node(id: "VGhyZWFkOjE") { ... on Threa { id } } }', {}),  # a type
+    ('{ thread(key: "demo") { comments(firts: 1) { totalCount } } }', {}),  # an argument
+    ('{ thread(key: "demo") { comments(orderBy: TOPP) { totalCount } } }', {}),  # an enum value
+    (
+        'query ($o: CommentOrder) { thread(key: "demo") { comments(orderBy: $o) { totalCount } } }',
+        {"o": "TOPP"},
+    ),  # an enum value in a variable
+    ("query ($o: CommentOrdr) { viewer { id } }", {}),  # a variable's type
+    (
+        "mutation ($i: EditCommentInput!) { editComment(input: $i) { errors { code } } }",
+        {"i": {"commentId": "x", "bodi": "x"}},
+    ),  # an input field in a variable
+]
+
+
 async def test_introspection_and_suggestions_only_in_development(settings: Settings) -> None:
     introspection = "{ __schema { queryType { name } } }"
-    typo = '{ thred(key: "demo") { id } }'
     async with serving(settings) as client:
         await client.passes(introspection)
-        body = await client.refused(typo, "Cannot query field")
-        assert "Did you mean" in body["errors"][0]["message"]
+        for query, variables in MISTAKES:
+            body = await client.refused(query, "", variables)
+            assert "Did you mean" in json.dumps(body), body
     async with serving(Settings(**{**settings.__dict__, "env": "production"})) as client:
         await client.refused(introspection, "introspection")
-        body = await client.refused(typo, "Cannot query field")
-        assert "Did you mean" not in body["errors"][0]["message"]
+        for query, variables in MISTAKES:
+            body = await client.refused(query, "", variables)
+            assert "Did you mean" not in json.dumps(body), body
         await client.passes('{ thread(key: "demo") { id } }')
 
 
@@ -270,6 +408,92 @@ async def test_websocket_limits(settings: Settings) -> None:
                 await asyncio.wait_for(ws.receive(), 10)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009
+
+
+THREAD = "VGhyZWFkOjE"  # the demo thread's id
+
+
+def over_each_limit(leaf: str) -> list[tuple[str, str]]:
+    """An operation over each limit of the default settings, and words of its refusal.
+    `leaf` is a field added to each subscription's selection."""
+    added = f'commentAdded(threadId: "{THREAD}") {{ {leaf}'
+    nested = "id"
+    for _ in range(12):  # depth 25; 8,190 nodes
+        nested = f"id replies(first: 2) {{ nodes {{ {nested} }} }}"
+    cycle = "thread { comments { nodes { thread { comments(first: $f) { nodes { thread { comments(first: null) { totalCount } } } } } } } }"
+    return [
+        (
+            f"subscription {{ {added} thread {{ comments(first: 100) {{ nodes {{ replies(first: 100) {{ totalCount }} }} }} }} }} }}",
+            "up to 10,100 nodes",
+        ),
+        (f"subscription ($f: Int = 100) {{ {added} {cycle} }} }}", "up to 42,020 nodes"),
+        (
+            'query { thread(key: "demo") { comments(first: 100) { nodes { replies(first: 100) { totalCount } } } } }',
+            "up to 10,100 nodes",
+        ),
+        (f"subscription {{ {added} {nested} }} }}", "exceeds maximum operation depth of 24"),
+        (
+            f"subscription {{ {added} " + " ".join(f"a{i}: id" for i in range(16)) + " } }",
+            "aliases",
+        ),
+        (f"subscription {{ {added} " + "id @include(if: true) " * 51 + "} }", "50 directives"),
+        (f"subscription {{ {added} id }} }}" + " " * 16_384, "longer than 16384 bytes"),
+    ]
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["shared", "its-own"])
+async def test_every_limit_holds_on_the_websocket(settings: Settings, signed_in: bool) -> None:
+    """Anonymous subscribers share one execution (server/fanout.py); a signed-in one reading
+    a viewer field takes Strawberry's own path."""
+    settings = Settings(**{**settings.__dict__, "jwt_secret": SECRET})
+    token = auth.mint(SECRET, sub="reader", name="Rea Der") if signed_in else None
+    async with (
+        live_server(settings) as live,
+        GraphQLWebSocket.connect(live.ws_url, token) as ws,
+    ):
+        statements = live.app.state.storage.statements
+        leaf = "viewerHasLiked" if signed_in else ""
+        for query, refusal in over_each_limit(leaf):
+            operation = await ws.subscribe(query)
+            message = await asyncio.wait_for(ws.receive(), 10)
+            assert (message["id"], message["type"]) == (operation, "error"), (refusal, message)
+            assert refusal in message["payload"][0]["message"], message
+        assert live.app.state.storage.statements == statements, "a refused operation ran SQL"
+        operation = await ws.subscribe(
+            f'subscription {{ commentAdded(threadId: "{THREAD}") {{ body {leaf} }} }}'
+        )
+        await until_subscribed(live)
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            response = await http.post(
+                "/graphql",
+                json={
+                    "query": ADD,
+                    "variables": {"input": {"threadKey": "demo", "body": "Still here"}},
+                },
+                headers={"authorization": f"Bearer {auth.mint(SECRET, sub='poster', name='Pat')}"},
+            )
+            assert response.json()["data"]["addComment"]["errors"] == []
+        data = await asyncio.wait_for(ws.next_data(operation), 10)
+        assert data["commentAdded"]["body"] == "Still here"
+        # A document that does not parse ends the socket, as graphql-transport-ws says.
+        await ws.subscribe(
+            f'subscription {{ commentAdded(threadId: "{THREAD}") {{ {leaf} ' + "id " * 1_000 + "} }"
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.receive(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4400
+        assert "more than 1000 tokens" in closed.value.rcvd.reason
+
+
+ADD = "mutation ($input: AddCommentInput!) { addComment(input: $input) { errors { code } } }"
+
+
+async def until_subscribed(live: LiveServer) -> None:
+    for _ in range(500):
+        if live.app.state.broker.subscriber_count():
+            return
+        await asyncio.sleep(0.02)
 
 
 def _nested_fragments() -> str:

@@ -130,6 +130,30 @@ async def test_malformed_persisted_queries_are_refused(
     assert "data" not in response.json()
 
 
+async def test_a_persisted_query_is_held_to_every_limit(http: httpx.AsyncClient) -> None:
+    """Registered, then asked for by its hash alone: counted with the variables of each
+    request, null and defaults as the resolvers read them."""
+    query = (
+        'query Wide($f: Int = 100) { thread(key: "demo") { comments(first: $f) {'
+        " nodes { thread { comments(first: null) { nodes { replies(first: $f) { totalCount } } } } } } } }"
+    )
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    registered = await post(http, query=query, extensions=extensions(digest))
+    assert refusal(registered)[2] == "QUERY_LIMIT"  # 100 + 2,000 + 200,000
+    for response in [
+        await get(http, extensions=extensions(digest)),
+        await post(http, extensions=extensions(digest), variables={"f": 25}),  # 25 + 500 + 12,500
+    ]:
+        assert refusal(response)[2] == "QUERY_LIMIT"
+        assert "data" not in response.json()
+    small = await post(http, extensions=extensions(digest), variables={"f": 0})
+    assert small.json() == {"data": {"thread": {"comments": {"nodes": []}}}}
+    within = await get(http, extensions=extensions(digest), variables={"f": None})
+    assert "errors" not in within.json()  # 20 + 400 + 4,000
+    bad = await get(http, extensions=extensions(digest), variables={"f": "x"})
+    assert bad.json()["errors"][0]["message"].startswith("Variable '$f' has invalid value")
+
+
 async def test_persisted_queries_can_be_turned_off(database_url: str, tmp_path: Path) -> None:
     async with client(database_url, tmp_path, persisted_queries=False) as http:
         response = await post(http, query=QUERY, extensions=extensions())
