@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from db.render import CONTROL, one_line
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from db.rows import UserRow
@@ -34,11 +37,16 @@ class Claims:
     role: str = "user"
 
 
-def _text(claims: dict[str, Any], name: str, limit: int) -> str:
+def _text(
+    claims: dict[str, Any], name: str, limit: int, clean: Callable[[str], str] = str.strip
+) -> str:
     value = claims.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+    cleaned = clean(value) if isinstance(value, str) else ""
+    if not cleaned or len(cleaned) > limit:
         raise Unauthenticated(f"the token's `{name}` claim must be text of 1 to {limit} characters")
-    return value.strip()
+    if CONTROL.search(cleaned):
+        raise Unauthenticated(f"the token's `{name}` claim must not hold control characters")
+    return cleaned
 
 
 def decode(token: str, secret: str) -> Claims:
@@ -55,12 +63,15 @@ def decode(token: str, secret: str) -> Claims:
         isinstance(avatar, str)
         and avatar.startswith(("https://", "http://"))
         and len(avatar) <= MAX_URL
+        and not CONTROL.search(avatar)
     ):
         raise Unauthenticated("the token's `avatar` claim must be an http(s) URL")
     role = claims.get("role", "user")
     if role not in ("user", *ROLES):
         raise Unauthenticated(f"the token's `role` claim must be one of {', '.join(ROLES)}")
-    return Claims(_text(claims, "sub", MAX_SUB), _text(claims, "name", MAX_NAME), avatar, role)
+    sub = _text(claims, "sub", MAX_SUB)
+    # A name shows beside comments and in avatars: one line, nothing that turns text around.
+    return Claims(sub, _text(claims, "name", MAX_NAME, one_line), avatar, role)
 
 
 def mint(

@@ -6,6 +6,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import httpx
 import jwt
@@ -803,6 +804,43 @@ async def test_viewer_is_the_signed_in_user(api: Api) -> None:
     assert body["data"]["viewer"]["name"] == "Pia"
 
 
+# -- users: what a token stores, who else sees them ---------------------------------------------
+
+
+def bearer_for(sub: str, name: str) -> str:
+    return f"Bearer {mint(SECRET, sub=sub, name=name)}"
+
+
+# Names as a host site may sign them, and what threadql keeps of each: no control character,
+# no direction control, whitespace runs as one space; marks and other scripts as they are.
+NAMES = [
+    ("Mal\x00lory", "Mallory"),
+    ("Mal\u202elory", "Mallory"),
+    ("\u2066Mallory\u2069 \u202bthe\u202c great\u202a\u202d", "Mallory the great"),
+    ("Mal\x07lo\x1b[31mry\x7f\x9b", "Mallo[31mry"),
+    (" Mal\nlory\t\r\x0b\x0c\x85\u2028Smith ", "Mal lory Smith"),
+    ("Mallory\ufffe\uffff\ud800", "Mallory"),
+    (
+        "\u05de\u05dc\u05d5\u05e8\u05d9 \u200f\U0001f600",
+        "\u05de\u05dc\u05d5\u05e8\u05d9 \u200f\U0001f600",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "kept"), NAMES)
+async def test_names_keep_no_control_or_direction_characters(
+    api: Api, name: str, kept: str
+) -> None:
+    body = await api.post(
+        "{ viewer { name avatarUrl } }", authorization=bearer_for("host:mallory", name)
+    )
+    assert body["data"]["viewer"]["name"] == kept
+    assert await api.rows("SELECT name FROM users") == [(kept,)]
+    avatar = await api.http.get(body["data"]["viewer"]["avatarUrl"])
+    assert avatar.status_code == 200
+    assert ElementTree.fromstring(avatar.content).get("aria-label") == kept
+
+
 def bad_authorization(kind: str) -> str:
     sub, name, _ = PEOPLE["author"]
     later = int(time.time()) + 3600
@@ -820,6 +858,12 @@ def bad_authorization(kind: str) -> str:
         return "Bearer " + jwt.encode({"sub": sub, "exp": later}, SECRET, algorithm="HS256")
     if kind == "no expiry":
         return "Bearer " + jwt.encode({"sub": sub, "name": name}, SECRET, algorithm="HS256")
+    if kind == "blank name":
+        return "Bearer " + mint(SECRET, sub=sub, name=" \u202e\x00\u2066 \x07 ")
+    if kind == "control characters in sub":
+        return "Bearer " + mint(SECRET, sub="host:\x00\ud800", name=name)
+    if kind == "control character in avatar":
+        return "Bearer " + mint(SECRET, sub=sub, name=name, avatar="https://img.example/\x00")
     if kind == "unknown role":
         return f"Bearer {mint(SECRET, sub=sub, name=name, role='owner')}"
     if kind == "tampered":
@@ -840,6 +884,9 @@ BAD_TOKENS = [
     "no name claim",
     "no expiry",
     "unknown role",
+    "blank name",
+    "control characters in sub",
+    "control character in avatar",
     "tampered",
     "empty bearer",
     "other scheme",
