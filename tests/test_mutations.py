@@ -811,6 +811,35 @@ def bearer_for(sub: str, name: str) -> str:
     return f"Bearer {mint(SECRET, sub=sub, name=name)}"
 
 
+async def add_as(api: Api, authorization: str, input: dict[str, Any]) -> dict[str, Any]:
+    body = await api.post(MUTATIONS["addComment"], {"input": input}, authorization=authorization)
+    comment: dict[str, Any] = body["data"]["addComment"]["comment"]
+    return comment
+
+
+async def test_a_name_that_changes_back_is_stored_back(api: Api) -> None:
+    """Tokens naming A, then B, then A again: the viewer and every reader see the same name,
+    the one signed last."""
+    signed_a, signed_b = bearer_for("host:nina", "Nina A"), bearer_for("host:nina", "Nina B")
+    input = {"threadKey": "post", "threadTitle": "Post", "body": "Hi"}
+    comment = (await add_as(api, signed_a, input))["id"]
+    renamed = await api.post("{ viewer { name } }", authorization=signed_b)
+    assert renamed["data"] == {"viewer": {"name": "Nina B"}}
+    query = (
+        "query ($id: ID!) { viewer { name } comment(id: $id) { author { name } }"
+        ' thread(key: "post") { comments { nodes { author { name } } } } }'
+    )
+    body = await api.post(query, {"id": comment}, authorization=signed_a)
+    assert body["data"] == {
+        "viewer": {"name": "Nina A"},
+        "comment": {"author": {"name": "Nina A"}},
+        "thread": {"comments": {"nodes": [{"author": {"name": "Nina A"}}]}},
+    }
+    listing = await api.thread(thread_of(comment))
+    assert listing["comments"]["nodes"][0]["author"] == {"name": "Nina A"}
+    assert await api.rows("SELECT name FROM users") == [("Nina A",)]
+
+
 # Names as a host site may sign them, and what threadql keeps of each: no control character,
 # no direction control, whitespace runs as one space; marks and other scripts as they are.
 NAMES = [
