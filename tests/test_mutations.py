@@ -806,15 +806,71 @@ async def test_viewer_is_the_signed_in_user(api: Api) -> None:
 
 # -- users: what a token stores, who else sees them ---------------------------------------------
 
+NODE_QUERY = "query ($id: ID!) { node(id: $id) { id ... on User { name } } }"
+
 
 def bearer_for(sub: str, name: str) -> str:
     return f"Bearer {mint(SECRET, sub=sub, name=name)}"
+
+
+async def user_id(api: Api, authorization: str) -> str:
+    """The global id of the token's user, whom this request stores."""
+    body = await api.post("{ viewer { id } }", authorization=authorization)
+    found: str = body["data"]["viewer"]["id"]
+    return found
 
 
 async def add_as(api: Api, authorization: str, input: dict[str, Any]) -> dict[str, Any]:
     body = await api.post(MUTATIONS["addComment"], {"input": input}, authorization=authorization)
     comment: dict[str, Any] = body["data"]["addComment"]["comment"]
     return comment
+
+
+async def test_node_names_a_user_only_through_a_visible_comment(api: Api) -> None:
+    """Signing in, moderating, or writing what is now deleted or removed makes nobody public;
+    each user still finds themselves."""
+    comment = await new_thread(api, "post")
+    alice = (await api.comment(comment))["author"]["id"]
+    await api.ok("deleteComment", {"commentId": await reply(api, comment, "other")}, "other")
+    carol_token = bearer_for("host:carol", "Carol")
+    spam = await add_as(api, carol_token, {"parentId": comment, "body": "Buy now"})
+    await api.ok("removeComment", {"commentId": spam["id"]}, "moderator")
+    own_tokens = {
+        "Bob": f"Bearer {token('other')}",
+        "Carol": carol_token,
+        "Mo": f"Bearer {token('moderator')}",
+        "Sam": bearer_for("host:sam", "Sam"),
+    }
+    hidden = {name: (own, await user_id(api, own)) for name, own in own_tokens.items()}
+
+    async def node(global_id: str, authorization: str | None = None) -> Any:
+        body = await api.post(NODE_QUERY, {"id": global_id}, authorization=authorization)
+        assert "errors" not in body, body
+        return body["data"]["node"]
+
+    assert await node(alice) == {"id": alice, "name": "Alice"}
+    for name, (own_token, global_id) in hidden.items():
+        assert await node(global_id) is None, name
+        assert await node(global_id, f"Bearer {token('author')}") is None, name
+        if name != "Mo":
+            assert await node(global_id, f"Bearer {token('moderator')}") is None, name
+        assert await node(global_id, own_token) == {"id": global_id, "name": name}
+
+    await api.ok("deleteComment", {"commentId": comment}, "author")
+    assert await node(alice) is None, "the last visible comment is gone"
+
+
+async def test_users_by_id_are_one_statement_however_many(api: Api) -> None:
+    public = []
+    for n in range(4):
+        input = {"threadKey": "post", "threadTitle": "Post", "body": f"Hi from {n}"}
+        public.append((await add_as(api, bearer_for(f"host:w{n}", f"W{n}"), input))["author"]["id"])
+    wanted = [*public, await user_id(api, bearer_for("host:lurker", "L")), ids.encode("User", 999)]
+    query = "{ " + " ".join(f'u{n}: node(id: "{i}") {{ id }}' for n, i in enumerate(wanted)) + " }"
+    before = api.storage.statements
+    data = await api.data(query)
+    assert api.storage.statements - before == 1
+    assert list(data.values()) == [*({"id": i} for i in public), None, None]
 
 
 async def test_a_name_that_changes_back_is_stored_back(api: Api) -> None:
