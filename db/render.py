@@ -1,4 +1,5 @@
-"""Markdown to sanitised HTML and plain text, done once when a body is written."""
+"""Text as it is stored, made once when it is written: Markdown bodies as sanitised HTML and
+plain text, names as one clean line."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
+# C0 and C1 control characters but tab and newline, lone surrogates, and the non-characters
+# U+FFFE and U+FFFF: no text shows them, and XML cannot hold most of them.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Bidirectional embeddings, overrides and isolates: in a name they would turn the text
+# beside it around. The marks (U+200E, U+200F) only settle neutral characters and stay.
+DIRECTION_CONTROL = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+
 _BLOCK_END = re.compile(r"</(p|li|blockquote|pre)>|<hr\s*/?>")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -75,3 +83,10 @@ def render_text(body_html: str) -> str:
     marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n\n", body_html)
     text = html.unescape(nh3.clean(marked, tags=set()))
     return _BLANK_RUNS.sub("\n\n", text).strip()
+
+
+def one_line(text: str) -> str:
+    """A name as it shows: runs of whitespace (newlines and tabs included) as one space, and
+    no control or direction-control character."""
+    kept = DIRECTION_CONTROL.sub("", CONTROL.sub("", " ".join(text.split())))
+    return " ".join(kept.split())

@@ -37,7 +37,7 @@ from db.storage import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
     from contextlib import AbstractAsyncContextManager
     from datetime import timedelta
 
@@ -298,6 +298,25 @@ class SQLStorage(ABC):
         for chunk in self._chunks(ids):
             where, params = self._in("u.id", chunk, "bigint")
             rows = await self._read(f"SELECT {_USER_COLUMNS} FROM users u WHERE {where}", params)
+            found.update((row[0], _user(row)) for row in rows)
+        return [found.get(i) for i in ids]
+
+    async def authors_by_ids(
+        self, ids: Sequence[int], states: Collection[CommentState]
+    ) -> list[UserRow | None]:
+        found: dict[int, UserRow | None] = {}
+        wrote, state_params = self._in("c.state", sorted(s.value for s in states), "text")
+        for chunk in self._chunks(ids):
+            where, params = self._in("u.id", chunk, "bigint")
+            # Comments are looked for in the threads the user wrote in, as every statement
+            # on comments names their thread.
+            sql = (
+                f"SELECT {_USER_COLUMNS} FROM users u WHERE {where} AND EXISTS ("
+                "SELECT 1 FROM user_threads ut JOIN comments c"
+                " ON c.thread_id = ut.thread_id AND c.author_id = ut.user_id"
+                f" WHERE ut.user_id = u.id AND {wrote})"
+            )
+            rows = await self._read(sql, [*params, *state_params])
             found.update((row[0], _user(row)) for row in rows)
         return [found.get(i) for i in ids]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime, timedelta
 
     from db.rows import (
@@ -93,6 +93,12 @@ class Storage(Protocol):
         ...
 
     async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]: ...
+
+    async def authors_by_ids(
+        self, ids: Sequence[int], states: Collection[CommentState]
+    ) -> list[UserRow | None]:
+        """Users by id who wrote a comment now in one of `states`; None for anyone else."""
+        ...
 
     async def comments_by_ids(self, keys: Sequence[tuple[int, int]]) -> list[CommentRow | None]:
         """Comments by (thread id, comment id)."""

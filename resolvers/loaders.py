@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
+from resolvers import policy
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -19,7 +21,7 @@ class Loaders:
         self.viewer_id = viewer_id
         self.thread: DataLoader[int, ThreadRow | None] = DataLoader(storage.threads_by_ids)
         self.thread_by_key: DataLoader[str, ThreadRow | None] = DataLoader(self._threads_by_keys)
-        self.user: DataLoader[int, UserRow | None] = DataLoader(storage.users_by_ids)
+        self.public_user: DataLoader[int, UserRow | None] = DataLoader(self._public_users)
         self.comment: DataLoader[tuple[int, int], CommentRow | None] = DataLoader(self._comments)
         self.page: DataLoader[PageRequest, list[CommentRow]] = DataLoader(self._pages)
         self.liked: DataLoader[tuple[int, int], bool] = DataLoader(self._liked)
@@ -29,6 +31,10 @@ class Loaders:
         if self.viewer_id is None:
             return [False] * len(keys)
         return await self.storage.liked_by(self.viewer_id, keys)
+
+    async def _public_users(self, ids: Sequence[int]) -> list[UserRow | None]:
+        """Users whom anyone may see: None for the others, as for ids that name nobody."""
+        return await self.storage.authors_by_ids(ids, policy.PUBLIC_AUTHORSHIP)
 
     async def _threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:
         threads = await self.storage.threads_by_keys(keys)
@@ -49,4 +55,11 @@ class Loaders:
         return pages
 
     def _prime_users(self, comments: Iterable[CommentRow]) -> None:
-        self.user.prime_many({c.author.id: c.author for c in comments if c.author is not None})
+        """The authors of comments just read, where those comments make them public."""
+        self.public_user.prime_many(
+            {
+                c.author.id: c.author
+                for c in comments
+                if c.author is not None and c.state in policy.PUBLIC_AUTHORSHIP
+            }
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from resolvers import ids
+from resolvers import ids, policy
 from resolvers.errors import BadUserInput
 
 if TYPE_CHECKING:
@@ -31,4 +31,11 @@ async def node(context: Context, global_id: str) -> ThreadRow | CommentRow | Use
         return await context.loaders.thread.load(parts[0])
     if type_name == "Comment":
         return await context.loaders.comment.load((parts[0], parts[1]))
-    return await context.loaders.user.load(parts[0])
+    return await user(context, parts[0])
+
+
+async def user(context: Context, user_id: int) -> UserRow | None:
+    """A user as the viewer may see them: themselves, or a user public through a comment."""
+    if policy.is_self(context.viewer, user_id):
+        return context.viewer
+    return await context.loaders.public_user.load(user_id)

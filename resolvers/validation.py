@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
+from db.render import CONTROL
 from db.storage import InvalidInput
 from resolvers import ids
 from resolvers.errors import BadUserInput
-
-# C0 and C1 control characters other than tab and newline.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 MAX_KEY, MAX_TITLE, MAX_REASON = 255, 300, 1_000
 
@@ -21,12 +17,8 @@ def text(value: str, field: str, max_length: int, *, multiline: bool = False) ->
         raise InvalidInput(f"`{field}` must not be empty", field)
     if not multiline and "\n" in value:
         raise InvalidInput(f"`{field}` must be one line", field)
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise InvalidInput(f"`{field}` must not contain control characters", field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InvalidInput(f"`{field}` is not valid UTF-8 text", field) from error
     if len(value) > max_length:
         raise InvalidInput(f"`{field}` must be at most {max_length} characters long", field)
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import OrderedDict
@@ -10,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from db.render import CONTROL, one_line
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from db.rows import UserRow
@@ -34,11 +38,16 @@ class Claims:
     role: str = "user"
 
 
-def _text(claims: dict[str, Any], name: str, limit: int) -> str:
+def _text(
+    claims: dict[str, Any], name: str, limit: int, clean: Callable[[str], str] = str.strip
+) -> str:
     value = claims.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+    cleaned = clean(value) if isinstance(value, str) else ""
+    if not cleaned or len(cleaned) > limit:
         raise Unauthenticated(f"the token's `{name}` claim must be text of 1 to {limit} characters")
-    return value.strip()
+    if CONTROL.search(cleaned):
+        raise Unauthenticated(f"the token's `{name}` claim must not hold control characters")
+    return cleaned
 
 
 def decode(token: str, secret: str) -> Claims:
@@ -55,12 +64,15 @@ def decode(token: str, secret: str) -> Claims:
         isinstance(avatar, str)
         and avatar.startswith(("https://", "http://"))
         and len(avatar) <= MAX_URL
+        and not CONTROL.search(avatar)
     ):
         raise Unauthenticated("the token's `avatar` claim must be an http(s) URL")
     role = claims.get("role", "user")
     if role not in ("user", *ROLES):
         raise Unauthenticated(f"the token's `role` claim must be one of {', '.join(ROLES)}")
-    return Claims(_text(claims, "sub", MAX_SUB), _text(claims, "name", MAX_NAME), avatar, role)
+    sub = _text(claims, "sub", MAX_SUB)
+    # A name shows beside comments and in avatars: one line, nothing that turns text around.
+    return Claims(sub, _text(claims, "name", MAX_NAME, one_line), avatar, role)
 
 
 def mint(
@@ -103,24 +115,45 @@ def secret_for(configured: str | None, data_dir: Path) -> str:
 
 
 class Authenticator:
-    """Turns a token into a user row, writing the row only when the claims change."""
+    """Turns a token into a user row, writing the row only when the claims differ from it.
+
+    What it keeps, by `sub`, is the row as the storage returned it from the last write, so a
+    token is compared with what is stored and not with the token seen before it: names going
+    A, B, A write A back. Writes go one at a time, so the row kept is the one written last.
+    """
 
     def __init__(self, secret: str, storage: Storage, cache_size: int = 10_000) -> None:
         self.secret = secret
         self.storage = storage
-        self._known: OrderedDict[Claims, UserRow] = OrderedDict()
+        self._stored: OrderedDict[str, UserRow] = OrderedDict()
         self._cache_size = cache_size
+        self._writing = asyncio.Lock()
 
     async def user(self, token: str | None) -> UserRow | None:
         if token is None:
             return None
         claims = decode(token, self.secret)
-        known = self._known.get(claims)
-        if known is not None:
-            self._known.move_to_end(claims)
-            return known
-        user = await self.storage.upsert_user(claims.sub, claims.name, claims.avatar, claims.role)
-        self._known[claims] = user
-        if len(self._known) > self._cache_size:
-            self._known.popitem(last=False)
-        return user
+        stored = self._unchanged(claims)
+        if stored is not None:
+            return stored
+        async with self._writing:
+            stored = self._unchanged(claims)  # written while this request waited
+            if stored is not None:
+                return stored
+            user = await self.storage.upsert_user(
+                claims.sub, claims.name, claims.avatar, claims.role
+            )
+            self._stored[claims.sub] = user
+            self._stored.move_to_end(claims.sub)
+            if len(self._stored) > self._cache_size:
+                self._stored.popitem(last=False)
+            return user
+
+    def _unchanged(self, claims: Claims) -> UserRow | None:
+        """The stored row of the claims' user, if it already says what the claims say."""
+        stored = self._stored.get(claims.sub)
+        said = (claims.name, claims.avatar, claims.role)
+        if stored is None or (stored.name, stored.avatar_url, stored.role) != said:
+            return None
+        self._stored.move_to_end(claims.sub)
+        return stored

@@ -8,6 +8,8 @@ from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
+from db.render import one_line
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
@@ -23,6 +25,8 @@ def initials(name: str) -> str:
 
 
 def avatar_svg(name: str) -> str:
+    """Any name draws well-formed XML: the name as stored names are cleaned."""
+    name = one_line(name)
     hue = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big") % 360
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"'

@@ -165,6 +165,11 @@ class Settings:
                 f"{PREFIX}TRACING=true needs OpenTelemetry: install opentelemetry-api and"
                 " opentelemetry-sdk, or leave tracing off"
             )
+        if self.env == "production" and not (self.jwt_secret or "").strip():
+            raise SettingsError(
+                f"{PREFIX}JWT_SECRET must be set in production: the secret the host site signs"
+                " its tokens with (only development generates one of its own)"
+            )
 
     @property
     def logs(self) -> str:

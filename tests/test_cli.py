@@ -56,6 +56,37 @@ def test_a_bad_setting_stops_with_its_name(tmp_path: Path) -> None:
     assert "THREADQL_PORT" in result.stderr
 
 
+def test_production_does_not_start_without_a_secret(tmp_path: Path) -> None:
+    """No secret of its own, no token printed: the operator is told which variable to set."""
+    env = {k: v for k, v in os.environ.items() if k != "THREADQL_JWT_SECRET"}
+    env |= {
+        "THREADQL_ENV": "production",
+        "THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/prod.db",
+        "THREADQL_DATA_DIR": str(tmp_path / "data"),
+    }
+    for secret in (None, "", "   "):
+        if secret is not None:
+            env["THREADQL_JWT_SECRET"] = secret
+        server = subprocess.Popen(
+            [*THREADQL, "serve", "--port", str(free_port())],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            out, err = server.communicate(timeout=20)
+            pytest.fail(f"threadql served in production without a secret:\n{out}{err}")
+        assert server.returncode == 2, err
+        assert "THREADQL_JWT_SECRET" in err
+        assert "Traceback" not in err
+        assert "Bearer" not in out + err
+        assert not (tmp_path / "data").exists(), "no secret of its own was generated"
+
+
 def test_token_mints_what_the_server_accepts(tmp_path: Path) -> None:
     secret = "a test secret that is long enough for HS256 signing"
     env = {"THREADQL_JWT_SECRET": secret}

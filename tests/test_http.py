@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 import pytest
 
@@ -91,3 +92,14 @@ async def test_avatar_is_stable_cacheable_and_inert(client: httpx.AsyncClient) -
     assert "immutable" in first.headers["cache-control"]
     assert first.headers["content-security-policy"].startswith("default-src 'none'")
     assert avatar_svg("Kim Wenger Hall") != avatar_svg("Ally")
+
+
+@pytest.mark.parametrize(
+    "name", ["%00", "A%00%07b", "%E2%80%AEevil", "%EF%BF%BE%EF%BF%BF", "a%09%0Bb", "%C2%9B"]
+)
+async def test_any_avatar_name_draws_well_formed_xml(client: httpx.AsyncClient, name: str) -> None:
+    response = await client.get(f"/avatars/{name}.svg")
+    assert response.status_code == 200
+    label = ElementTree.fromstring(response.content).get("aria-label")
+    assert label is not None
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u202e\ufffe" for c in label)

@@ -6,6 +6,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import httpx
 import jwt
@@ -803,6 +804,128 @@ async def test_viewer_is_the_signed_in_user(api: Api) -> None:
     assert body["data"]["viewer"]["name"] == "Pia"
 
 
+# -- users: what a token stores, who else sees them ---------------------------------------------
+
+NODE_QUERY = "query ($id: ID!) { node(id: $id) { id ... on User { name } } }"
+
+
+def bearer_for(sub: str, name: str) -> str:
+    return f"Bearer {mint(SECRET, sub=sub, name=name)}"
+
+
+async def user_id(api: Api, authorization: str) -> str:
+    """The global id of the token's user, whom this request stores."""
+    body = await api.post("{ viewer { id } }", authorization=authorization)
+    found: str = body["data"]["viewer"]["id"]
+    return found
+
+
+async def add_as(api: Api, authorization: str, input: dict[str, Any]) -> dict[str, Any]:
+    body = await api.post(MUTATIONS["addComment"], {"input": input}, authorization=authorization)
+    comment: dict[str, Any] = body["data"]["addComment"]["comment"]
+    return comment
+
+
+async def test_node_names_a_user_only_through_a_visible_comment(api: Api) -> None:
+    """Signing in, moderating, or writing what is now deleted or removed makes nobody public;
+    each user still finds themselves."""
+    comment = await new_thread(api, "post")
+    alice = (await api.comment(comment))["author"]["id"]
+    await api.ok("deleteComment", {"commentId": await reply(api, comment, "other")}, "other")
+    carol_token = bearer_for("host:carol", "Carol")
+    spam = await add_as(api, carol_token, {"parentId": comment, "body": "Buy now"})
+    await api.ok("removeComment", {"commentId": spam["id"]}, "moderator")
+    own_tokens = {
+        "Bob": f"Bearer {token('other')}",
+        "Carol": carol_token,
+        "Mo": f"Bearer {token('moderator')}",
+        "Sam": bearer_for("host:sam", "Sam"),
+    }
+    hidden = {name: (own, await user_id(api, own)) for name, own in own_tokens.items()}
+
+    async def node(global_id: str, authorization: str | None = None) -> Any:
+        body = await api.post(NODE_QUERY, {"id": global_id}, authorization=authorization)
+        assert "errors" not in body, body
+        return body["data"]["node"]
+
+    assert await node(alice) == {"id": alice, "name": "Alice"}
+    for name, (own_token, global_id) in hidden.items():
+        assert await node(global_id) is None, name
+        assert await node(global_id, f"Bearer {token('author')}") is None, name
+        if name != "Mo":
+            assert await node(global_id, f"Bearer {token('moderator')}") is None, name
+        assert await node(global_id, own_token) == {"id": global_id, "name": name}
+
+    await api.ok("deleteComment", {"commentId": comment}, "author")
+    assert await node(alice) is None, "the last visible comment is gone"
+
+
+async def test_users_by_id_are_one_statement_however_many(api: Api) -> None:
+    public = []
+    for n in range(4):
+        input = {"threadKey": "post", "threadTitle": "Post", "body": f"Hi from {n}"}
+        public.append((await add_as(api, bearer_for(f"host:w{n}", f"W{n}"), input))["author"]["id"])
+    wanted = [*public, await user_id(api, bearer_for("host:lurker", "L")), ids.encode("User", 999)]
+    query = "{ " + " ".join(f'u{n}: node(id: "{i}") {{ id }}' for n, i in enumerate(wanted)) + " }"
+    before = api.storage.statements
+    data = await api.data(query)
+    assert api.storage.statements - before == 1
+    assert list(data.values()) == [*({"id": i} for i in public), None, None]
+
+
+async def test_a_name_that_changes_back_is_stored_back(api: Api) -> None:
+    """Tokens naming A, then B, then A again: the viewer and every reader see the same name,
+    the one signed last."""
+    signed_a, signed_b = bearer_for("host:nina", "Nina A"), bearer_for("host:nina", "Nina B")
+    input = {"threadKey": "post", "threadTitle": "Post", "body": "Hi"}
+    comment = (await add_as(api, signed_a, input))["id"]
+    renamed = await api.post("{ viewer { name } }", authorization=signed_b)
+    assert renamed["data"] == {"viewer": {"name": "Nina B"}}
+    query = (
+        "query ($id: ID!) { viewer { name } comment(id: $id) { author { name } }"
+        ' thread(key: "post") { comments { nodes { author { name } } } } }'
+    )
+    body = await api.post(query, {"id": comment}, authorization=signed_a)
+    assert body["data"] == {
+        "viewer": {"name": "Nina A"},
+        "comment": {"author": {"name": "Nina A"}},
+        "thread": {"comments": {"nodes": [{"author": {"name": "Nina A"}}]}},
+    }
+    listing = await api.thread(thread_of(comment))
+    assert listing["comments"]["nodes"][0]["author"] == {"name": "Nina A"}
+    assert await api.rows("SELECT name FROM users") == [("Nina A",)]
+
+
+# Names as a host site may sign them, and what threadql keeps of each: no control character,
+# no direction control, whitespace runs as one space; marks and other scripts as they are.
+NAMES = [
+    ("Mal\x00lory", "Mallory"),
+    ("Mal\u202elory", "Mallory"),
+    ("\u2066Mallory\u2069 \u202bthe\u202c great\u202a\u202d", "Mallory the great"),
+    ("Mal\x07lo\x1b[31mry\x7f\x9b", "Mallo[31mry"),
+    (" Mal\nlory\t\r\x0b\x0c\x85\u2028Smith ", "Mal lory Smith"),
+    ("Mallory\ufffe\uffff\ud800", "Mallory"),
+    (
+        "\u05de\u05dc\u05d5\u05e8\u05d9 \u200f\U0001f600",
+        "\u05de\u05dc\u05d5\u05e8\u05d9 \u200f\U0001f600",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "kept"), NAMES)
+async def test_names_keep_no_control_or_direction_characters(
+    api: Api, name: str, kept: str
+) -> None:
+    body = await api.post(
+        "{ viewer { name avatarUrl } }", authorization=bearer_for("host:mallory", name)
+    )
+    assert body["data"]["viewer"]["name"] == kept
+    assert await api.rows("SELECT name FROM users") == [(kept,)]
+    avatar = await api.http.get(body["data"]["viewer"]["avatarUrl"])
+    assert avatar.status_code == 200
+    assert ElementTree.fromstring(avatar.content).get("aria-label") == kept
+
+
 def bad_authorization(kind: str) -> str:
     sub, name, _ = PEOPLE["author"]
     later = int(time.time()) + 3600
@@ -820,6 +943,12 @@ def bad_authorization(kind: str) -> str:
         return "Bearer " + jwt.encode({"sub": sub, "exp": later}, SECRET, algorithm="HS256")
     if kind == "no expiry":
         return "Bearer " + jwt.encode({"sub": sub, "name": name}, SECRET, algorithm="HS256")
+    if kind == "blank name":
+        return "Bearer " + mint(SECRET, sub=sub, name=" \u202e\x00\u2066 \x07 ")
+    if kind == "control characters in sub":
+        return "Bearer " + mint(SECRET, sub="host:\x00\ud800", name=name)
+    if kind == "control character in avatar":
+        return "Bearer " + mint(SECRET, sub=sub, name=name, avatar="https://img.example/\x00")
     if kind == "unknown role":
         return f"Bearer {mint(SECRET, sub=sub, name=name, role='owner')}"
     if kind == "tampered":
@@ -840,6 +969,9 @@ BAD_TOKENS = [
     "no name claim",
     "no expiry",
     "unknown role",
+    "blank name",
+    "control characters in sub",
+    "control character in avatar",
     "tampered",
     "empty bearer",
     "other scheme",
