@@ -436,16 +436,28 @@ class SQLStorage(ABC):
             raise NotFound("no comment has this id", field)
         return self._comment(rows[0])
 
-    async def _locked_comment(self, key: tuple[int, int]) -> CommentRow:
-        """A comment, its thread held until the transaction ends."""
-        if await self._lock_thread(key[0]) is None:
+    async def _hold_thread(self, thread_id: int, actor: Actor | None, field: str) -> bool:
+        """Hold the thread's row until the transaction ends; whether it exists. A locked
+        thread is read-only for everyone but moderators: the one place that says so, checked
+        inside every write's transaction, so no write slips in beside a lock. Without an
+        actor (imports, generated threads) the operator writes, and a lock does not apply."""
+        locked = await self._lock_thread(thread_id)
+        if locked is None:
+            return False
+        if locked and actor is not None and not actor.moderator:
+            raise ThreadLocked("this thread is locked: only moderators may change it", field)
+        return True
+
+    async def _locked_comment(self, key: tuple[int, int], actor: Actor) -> CommentRow:
+        """A comment, its thread held until the transaction ends and open to this actor."""
+        if not await self._hold_thread(key[0], actor, "commentId"):
             raise NotFound("no comment has this id", "commentId")
         return await self._comment_row(key)
 
     async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
         async with self._transaction():
             await self._prepare_bulk_write()
-            if await self._lock_thread(thread_id) is None:
+            if not await self._hold_thread(thread_id, None, "threadId"):
                 raise NotFound(f"thread {thread_id} does not exist", "threadId")
             return await self._insert_comments(thread_id, comments)
 
@@ -567,11 +579,12 @@ class SQLStorage(ABC):
         self,
         thread: ThreadRef,
         comment: NewComment,
+        actor: Actor,
         parent_thread_id: int | None = None,
         max_depth: int | None = None,
     ) -> CommentRow:
         async with self._transaction():
-            thread_id = await self._thread_for_comment(thread)
+            thread_id = await self._thread_for_comment(thread, actor)
             if comment.parent_id is not None:
                 if parent_thread_id != thread_id:
                     raise InvalidInput("the parent comment is in another thread", "parentId")
@@ -583,8 +596,9 @@ class SQLStorage(ABC):
             [comment_id] = await self._insert_comments(thread_id, [comment])
             return await self._comment_row((thread_id, comment_id))
 
-    async def _thread_for_comment(self, thread: ThreadRef) -> int:
-        """The id of an open thread, held for this transaction; a new key creates it."""
+    async def _thread_for_comment(self, thread: ThreadRef, actor: Actor) -> int:
+        """The id of a thread open to this actor, held for this transaction; a new key
+        creates it."""
         thread_id = thread.id
         if thread_id is None:
             found = await self._write("SELECT id FROM threads WHERE key = ?", (thread.key,))
@@ -598,12 +612,9 @@ class SQLStorage(ABC):
                 )
                 if created is not None:
                     return created
-                return await self._thread_for_comment(thread)  # created meanwhile elsewhere
-        locked = await self._lock_thread(thread_id)
-        if locked is None:
+                return await self._thread_for_comment(thread, actor)  # created meanwhile
+        if not await self._hold_thread(thread_id, actor, thread.field):
             raise NotFound("no thread has this id", thread.field)
-        if locked:
-            raise ThreadLocked("this thread is locked: it takes no new comments", thread.field)
         return thread_id
 
     async def edit_comment(
@@ -615,7 +626,7 @@ class SQLStorage(ABC):
         window: timedelta,
     ) -> CommentRow:
         async with self._transaction():
-            comment = await self._locked_comment(key)
+            comment = await self._locked_comment(key, editor)
             if not comment.visible:
                 raise InvalidInput("a deleted or removed comment cannot be edited", "commentId")
             if comment.author is None or comment.author.id != editor.user_id:
@@ -644,7 +655,7 @@ class SQLStorage(ABC):
         self, key: tuple[int, int], actor: Actor, state: CommentState, reason: str | None = None
     ) -> CommentRow:
         async with self._transaction():
-            comment = await self._locked_comment(key)
+            comment = await self._locked_comment(key, actor)
             author = comment.author.id if comment.author else None
             if state is CommentState.REMOVED and not actor.moderator:
                 raise Forbidden("only a moderator can remove a comment", "commentId")
@@ -706,9 +717,10 @@ class SQLStorage(ABC):
         await self._update_counts(thread_id, deltas)
         await self._bump_thread(thread_id, -1, -int(leaves_listing))
 
-    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow:
+    async def set_like(self, key: tuple[int, int], actor: Actor, liked: bool) -> CommentRow:
+        user_id = actor.user_id
         async with self._transaction():
-            comment = await self._locked_comment(key)
+            comment = await self._locked_comment(key, actor)
             if not comment.visible:
                 raise NotFound("this comment was deleted or removed", "commentId")
             if liked:

@@ -119,12 +119,14 @@ class Storage(Protocol):
         ...
 
     # Writes of the API: each one transaction that checks, writes and keeps counts exact,
-    # raising a WriteRefused (and keeping nothing) when the stored data says no.
+    # raising a WriteRefused (and keeping nothing) when the stored data says no. A locked
+    # thread refuses them all (ThreadLocked) unless the actor is a moderator.
 
     async def add_comment(
         self,
         thread: ThreadRef,
         comment: NewComment,
+        actor: Actor,
         parent_thread_id: int | None = None,
         max_depth: int | None = None,
     ) -> CommentRow:
@@ -148,7 +150,7 @@ class Storage(Protocol):
         """Delete (author or moderator) or remove (moderator); hiding twice changes nothing."""
         ...
 
-    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow: ...
+    async def set_like(self, key: tuple[int, int], actor: Actor, liked: bool) -> CommentRow: ...
 
     async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow: ...
 

@@ -116,6 +116,7 @@ async def add_comment(
     row = await context.storage.add_comment(
         thread,
         comment,
+        actor,
         parent_thread_id=parent[0] if parent else None,
         max_depth=context.settings.max_depth or None,
     )
@@ -145,7 +146,7 @@ async def hide_comment(
 
 async def set_like(context: Context, *, comment_id: str, liked: bool) -> CommentRow:
     actor = await _limited(context, "likes")
-    row = await context.storage.set_like(validation.comment_key(comment_id), actor.user_id, liked)
+    row = await context.storage.set_like(validation.comment_key(comment_id), actor, liked)
     return await _published(context, EventKind.UPDATED, row)
 
 

@@ -140,7 +140,9 @@ class Mutation:
         )
         return comment_payload(info, await mutations.attempt(remove))
 
-    @strawberry.mutation(description="Moderators only; a locked thread takes no new comments.")
+    @strawberry.mutation(
+        description="Moderators only; a locked thread is read-only for all but moderators."
+    )
     async def lock_thread(self, info: Info, input: LockThreadInput) -> ThreadPayload:
         lock = mutations.lock_thread(info.context, thread_id=input.thread_id, locked=input.locked)
         outcome: ThreadRow | mutations.Refusal = await mutations.attempt(lock)

@@ -112,6 +112,7 @@ async def apply(storage: SQLStorage, model: Model, operation: Operation, step: i
         row = await storage.add_comment(
             ThreadRef(id=model.thread_id),
             comment,
+            Actor(user),
             parent_thread_id=model.thread_id if parent is not None else None,
         )
         assert (row.parent_id, row.state, row.descendant_count) == (parent, CommentState.VISIBLE, 0)
@@ -132,9 +133,9 @@ async def apply(storage: SQLStorage, model: Model, operation: Operation, step: i
         liked = kind == "like"
         if model.states[target] is not CommentState.VISIBLE:
             with pytest.raises(NotFound):
-                await storage.set_like((model.thread_id, target), user, liked)
+                await storage.set_like((model.thread_id, target), Actor(user), liked)
             return
-        row = await storage.set_like((model.thread_id, target), user, liked)
+        row = await storage.set_like((model.thread_id, target), Actor(user), liked)
         if liked:
             model.likes.add((target, user))
         else:

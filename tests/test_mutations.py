@@ -603,7 +603,7 @@ async def test_a_locked_thread_takes_no_comments_until_unlocked(api: Api) -> Non
         ({"parentId": s.comment, "body": "Hello?"}, "parentId"),
     ]
     for input, field in attempts:
-        for who in ("author", "moderator"):
+        for who in ("author", "other"):
             await api.refused("addComment", input, who, "THREAD_LOCKED", field)
     by_key = {"threadKey": "post", "body": "Hello?"}
     payload = await api.mutate("addComment", by_key, "author")
@@ -614,6 +614,41 @@ async def test_a_locked_thread_takes_no_comments_until_unlocked(api: Api) -> Non
     await api.ok("addComment", attempts[1][0], "author")
     await api.ok("addComment", by_key, "other")
     assert (await api.thread(s.thread))["commentCount"] == 3
+
+
+async def test_a_locked_thread_is_read_only_for_all_but_moderators(api: Api) -> None:
+    s = await scene(api)
+    await api.ok("likeComment", {"commentId": s.comment}, "other")
+    await api.ok("likeComment", {"commentId": s.comment}, "author")
+    await api.ok("lockThread", {"threadId": s.thread, "locked": True}, "moderator")
+    comment = {"commentId": s.comment}
+    # Each write a reader could do, by whoever could do it were the thread open.
+    refused = [
+        ("addComment", {"threadId": s.thread, "body": "Hello?"}, "author", "threadId"),
+        ("addComment", {"parentId": s.comment, "body": "Hello?"}, "other", "parentId"),
+        ("addComment", {"threadKey": "post", "body": "Hello?"}, "other", "threadKey"),
+        ("editComment", {**comment, "body": "Second thoughts"}, "author", "commentId"),
+        ("deleteComment", comment, "author", "commentId"),
+        ("likeComment", comment, "author", "commentId"),
+        ("unlikeComment", comment, "other", "commentId"),
+        ("removeComment", comment, "other", "commentId"),
+    ]
+    for mutation, input, who, field in refused:
+        message = await api.refused(mutation, input, who, "THREAD_LOCKED", field)
+        assert "locked" in message
+    found = await api.comment(s.comment, "other")
+    assert (found["body"], found["likeCount"], found["viewerHasLiked"]) == ("First!", 2, True)
+    # The thread beside it takes likes as before.
+    assert (await api.ok("likeComment", {"commentId": s.elsewhere}, "author"))["likeCount"] == 1
+
+    # Moderators still act in the locked thread.
+    added = await api.ok("addComment", {"parentId": s.comment, "body": "Closing."}, "moderator")
+    await api.ok("editComment", {"commentId": added["id"], "body": "Closed."}, "moderator")
+    assert (await api.ok("likeComment", comment, "moderator"))["likeCount"] == 3
+    assert (await api.ok("unlikeComment", comment, "moderator"))["likeCount"] == 2
+    await api.ok("deleteComment", {"commentId": added["id"]}, "moderator")
+    assert (await api.ok("removeComment", comment, "moderator"))["state"] == "REMOVED"
+    assert (await api.thread(s.thread))["commentCount"] == 0
 
 
 async def test_a_locked_thread_named_by_key_is_refused_on_thread_key(api: Api) -> None:

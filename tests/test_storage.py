@@ -12,7 +12,7 @@ import pytest
 
 from db import migrations, open_storage
 from db.postgres import VERSIONS_CONNECTION, PostgresStorage
-from db.rows import ThreadRef
+from db.rows import Actor, ThreadRef
 from db.sql import SQLStorage, request_statements
 from db.sqlite import SQLiteStorage
 from db.storage import NotFound
@@ -160,7 +160,10 @@ async def test_concurrent_postgresql_version_checks_share_a_statement(
             await storage.migrate()
             now = datetime.now(UTC)
             threads = [await storage.create_thread(f"t{n}", "T", None, now) for n in range(8)]
-            await storage.add_comment(ThreadRef(id=threads[0].id), new_comment("moves it", now))
+            user = await storage.upsert_user("host:writer", "Writer", None)
+            await storage.add_comment(
+                ThreadRef(id=threads[0].id), new_comment("moves it", now), Actor(user.id)
+            )
             versions = await storage.thread_versions([t.id for t in threads])
             assert versions[threads[0].id] > versions[threads[1].id]  # the write is seen
 

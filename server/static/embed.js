@@ -873,7 +873,8 @@ ol { list-style: none; margin: 0; padding: 0; }
         ? button({ onclick: () => this.remove(entry) }, "Delete")
         : null;
       const locked = this.thread && this.thread.locked;
-      return h("div", { class: "actions" }, entry.like, locked ? null : reply, edit, remove);
+      entry.like.disabled = !!locked;
+      return h("div", { class: "actions" }, entry.like, ...(locked ? [] : [reply, edit, remove]));
     }
 
     renderLike(entry) {
