@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
     from db.rows import (
         Actor,
+        AddedComment,
         CommentRow,
         CommentState,
         ImportedThread,
@@ -129,8 +130,9 @@ class Storage(Protocol):
         actor: Actor,
         parent_thread_id: int | None = None,
         max_depth: int | None = None,
-    ) -> CommentRow:
-        """A new visible comment; `parent_thread_id` is the thread named in the parent's id."""
+    ) -> AddedComment:
+        """A new visible comment; `parent_thread_id` is the thread named in the parent's id,
+        `max_depth` the deepest level a reply may take (None: any)."""
         ...
 
     async def edit_comment(

@@ -74,9 +74,12 @@ def _rendered(context: Context, source: str) -> tuple[str, str, str]:
     return body, body_html, render_text(body_html)
 
 
-async def _published(context: Context, kind: EventKind, comment: CommentRow) -> CommentRow:
-    """Announce a committed write to the thread's subscribers."""
-    event = Event(kind, comment.thread_id, comment.id, tuple(comment.ancestor_ids))
+async def _published(
+    context: Context, kind: EventKind, comment: CommentRow, ancestor_ids: tuple[int, ...] = ()
+) -> CommentRow:
+    """Announce a committed write to the thread's subscribers; a new comment names the
+    comments above it, for those who follow a subtree."""
+    event = Event(kind, comment.thread_id, comment.id, ancestor_ids)
     await context.broker.publish(event)
     return comment
 
@@ -113,14 +116,14 @@ async def add_comment(
         created_at=datetime.now(UTC),
         parent_id=parent[1] if parent else None,
     )
-    row = await context.storage.add_comment(
+    added = await context.storage.add_comment(
         thread,
         comment,
         actor,
         parent_thread_id=parent[0] if parent else None,
         max_depth=context.settings.max_depth or None,
     )
-    return await _published(context, EventKind.ADDED, row)
+    return await _published(context, EventKind.ADDED, added.comment, added.ancestor_ids)
 
 
 async def edit_comment(context: Context, *, comment_id: str, body: str) -> CommentRow:

@@ -74,7 +74,7 @@ class Settings:
     data_dir: str = "data"  # where a generated JWT secret is kept
     edit_window: int = 900  # seconds in which an author may edit a comment
     max_body_length: int = 10_000  # characters
-    max_depth: int = 0  # deepest reply level; 0 for no limit
+    max_depth: int = 10  # deepest reply level, a top-level comment being 0; 0 for no limit
     subscriber_queue: int = 100  # events a subscriber may fall behind before it is cut off
     # Limits on what one request may ask; refused before anything runs.
     max_nodes: int = 10_000  # worst-case nodes a query can return, from its `first` arguments

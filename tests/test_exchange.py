@@ -434,7 +434,7 @@ async def write_history(storage: Storage) -> None:
         NewComment(writer.id, body, html, render_text(html), now),
         Actor(writer.id),
     )
-    key = (posted.thread_id, posted.id)
+    key = (posted.comment.thread_id, posted.comment.id)
     edited = "Second draft, *better*"
     html = render_html(edited)
     await storage.edit_comment(

@@ -587,11 +587,29 @@ async def test_replies_nest_to_max_depth(database_url: str, tmp_path: Path) -> N
         await reply(api, child, "moderator")  # depth 2 still takes replies
 
 
-async def test_without_max_depth_replies_nest_deeply(api: Api) -> None:
+async def test_by_default_replies_stop_at_a_depth_limit(api: Api) -> None:
+    """Without any setting, one reader cannot build an endless chain of replies."""
+    limit = Settings().max_depth
+    assert 0 < limit <= 20, "the default is a limit, deep enough for real conversations"
     parent = await new_thread(api, "post")
-    for _ in range(12):
+    for _ in range(limit):
         parent = await reply(api, parent)
-    assert (await api.comment(parent))["depth"] == 12
+    assert (await api.comment(parent))["depth"] == limit
+    message = await api.refused(
+        "addComment", {"parentId": parent, "body": "Deeper"}, "other", INVALID, "parentId"
+    )
+    assert f"at most {limit} levels deep" in message
+    assert (await api.comment(parent))["replyCount"] == 0
+
+
+async def test_max_depth_zero_lets_replies_nest_without_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, max_depth=0) as api:
+        parent = await new_thread(api, "post")
+        for _ in range(Settings().max_depth + 2):
+            parent = await reply(api, parent)
+        assert (await api.comment(parent))["depth"] == Settings().max_depth + 2
 
 
 async def test_a_locked_thread_takes_no_comments_until_unlocked(api: Api) -> None:
