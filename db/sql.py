@@ -630,13 +630,15 @@ class SQLStorage(ABC):
 
     async def _thread_for_comment(self, thread: ThreadRef, actor: Actor) -> int:
         """The id of a thread open to this actor, held for this transaction; a new key
-        creates it."""
+        creates it, where the thread-creation rule let this actor open it."""
         thread_id = thread.id
         if thread_id is None:
             found = await self._write("SELECT id FROM threads WHERE key = ?", (thread.key,))
             if found:
                 thread_id = int(found[0][0])
             else:
+                if thread.creation_refused is not None:
+                    raise Forbidden(thread.creation_refused, "threadKey")
                 if not thread.key or not thread.title:
                     raise InvalidInput("a new thread needs a title", "threadTitle")
                 created = await self._create_thread(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from db.render import render_html, render_text
 from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
 from db.storage import Forbidden, InvalidInput, WriteRefused
-from resolvers import validation
+from resolvers import thread_creation, validation
 from server.broker import Event, EventKind
 from server.ratelimit import retry_after
 
@@ -92,6 +92,7 @@ async def add_comment(
     thread_title: str | None,
     parent_id: str | None,
     body: str,
+    thread_url: str | None = None,
 ) -> CommentRow:
     actor = await _limited(context, "comments")
     source, body_html, body_text = _rendered(context, body)
@@ -103,7 +104,15 @@ async def add_comment(
     elif thread_key is not None:
         title = thread_title and validation.text(thread_title, "threadTitle", validation.MAX_TITLE)
         key = validation.text(thread_key, "threadKey", validation.MAX_KEY)
-        thread = ThreadRef(key=key, title=title or None, field="threadKey")
+        url = validation.url(thread_url, "threadUrl") if thread_url is not None else None
+        rule = thread_creation.parse(context.settings.thread_creation, context.settings.env)
+        thread = ThreadRef(
+            key=key,
+            title=title or None,
+            url=url,
+            field="threadKey",
+            creation_refused=rule.refusal(actor.moderator, key, url),
+        )
     elif parent is not None:
         thread = ThreadRef(id=parent[0], field="parentId")
     else:

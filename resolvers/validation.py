@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 from db.storage import InvalidInput
-from resolvers import ids
+from resolvers import ids, thread_creation
 from resolvers.errors import BadUserInput
 
 # C0 and C1 control characters other than tab and newline.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-MAX_KEY, MAX_TITLE, MAX_REASON = 255, 300, 1_000
+MAX_KEY, MAX_TITLE, MAX_REASON, MAX_URL = 255, 300, 1_000, 2_048
 
 
 def text(value: str, field: str, max_length: int, *, multiline: bool = False) -> str:
@@ -29,6 +29,14 @@ def text(value: str, field: str, max_length: int, *, multiline: bool = False) ->
         raise InvalidInput(f"`{field}` is not valid UTF-8 text", field) from error
     if len(value) > max_length:
         raise InvalidInput(f"`{field}` must be at most {max_length} characters long", field)
+    return value
+
+
+def url(value: str, field: str) -> str:
+    """An absolute http(s) address, as a page of the host site has."""
+    value = text(value, field, MAX_URL)
+    if thread_creation.origin_of(value) is None or any(c.isspace() for c in value):
+        raise InvalidInput(f"`{field}` must be an http or https address", field)
     return value
 
 

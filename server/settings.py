@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from resolvers import thread_creation
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -103,6 +105,10 @@ class Settings:
     # and OpenTelemetry spans for each operation when the opentelemetry packages are installed.
     log_format: str = ""
     tracing: bool = False
+    # Who may open a thread by commenting on a new key: anyone, moderators, pattern:REGEX or
+    # origin:https://… (resolvers/thread_creation.py); empty: moderators in production,
+    # anyone in development.
+    thread_creation: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +156,10 @@ class Settings:
                 f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)},"
                 f" not {self.log_format!r}"
             )
+        try:
+            thread_creation.parse(self.thread_creation, self.env)
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}THREAD_CREATION {error}") from error
         if self.tracing and importlib.util.find_spec("opentelemetry") is None:
             raise SettingsError(
                 f"{PREFIX}TRACING=true needs OpenTelemetry: install opentelemetry-api and"
