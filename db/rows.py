@@ -6,8 +6,6 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-PATH_DIGITS = 12
-
 
 class CommentState(enum.Enum):
     VISIBLE = "VISIBLE"
@@ -33,10 +31,6 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def path_segment(comment_id: int) -> str:
-    return f"{comment_id:0{PATH_DIGITS}d}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +63,6 @@ class CommentRow:
     thread_id: int
     parent_id: int | None
     depth: int
-    path: str
     author: UserRow | None
     body: str
     body_html: str
@@ -92,9 +85,15 @@ class CommentRow:
             return (self.like_count, created, self.id)
         return (created, self.id)
 
-    @property
-    def ancestor_ids(self) -> list[int]:
-        return [int(part) for part in self.path.split("/") if part]
+
+@dataclass(frozen=True, slots=True)
+class AddedComment:
+    """A new comment, and the ids of the comments above it, root first: subscribers to a
+    subtree (`commentAdded(ancestorId:)`) filter on them. Only the write that adds a comment
+    walks up its parents; no row stores them."""
+
+    comment: CommentRow
+    ancestor_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +124,7 @@ class ThreadRef:
     title: str | None = None
     url: str | None = None
     field: str = "threadId"  # the input that named the thread, for refusals
+    creation_refused: str | None = None  # why this writer may not open a new thread by key
 
 
 @dataclass(frozen=True, slots=True)

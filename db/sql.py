@@ -6,15 +6,15 @@ time values, locking a thread for a write); the statements and the logic live he
 
 from __future__ import annotations
 
-import itertools
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from db import migrations
 from db.rows import (
+    AddedComment,
     CommentOrder,
     CommentRow,
     CommentState,
@@ -25,7 +25,6 @@ from db.rows import (
     ThreadRow,
     UserRow,
     parse_time,
-    path_segment,
 )
 from db.storage import (
     Conflict,
@@ -37,7 +36,7 @@ from db.storage import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Sequence
     from contextlib import AbstractAsyncContextManager
     from datetime import timedelta
 
@@ -54,7 +53,7 @@ _THREAD_COLUMNS = (
 def _comment_columns(alias: str) -> str:
     """A comment's columns under `alias`, then its author's from `users u`."""
     names = (
-        "id, thread_id, parent_id, depth, path, body, body_html, body_text, state, created_at,"
+        "id, thread_id, parent_id, depth, body, body_html, body_text, state, created_at,"
         " edited_at, like_count, reply_count, listed_reply_count, descendant_count"
     )
     return ", ".join(f"{alias}.{name}" for name in names.split(", ")) + ", " + _USER_COLUMNS
@@ -99,8 +98,59 @@ def _new_comment(item: ImportedComment, users: dict[str, int]) -> NewComment:
     )
 
 
-def _ancestors(path: str) -> list[int]:
-    return [int(part) for part in path.split("/") if part]
+class _Link(NamedTuple):
+    """A comment as a write sees the chain of replies it sits in."""
+
+    id: int
+    parent_id: int | None
+    depth: int
+    state: str
+    descendant_count: int
+
+    @property
+    def unlisted(self) -> bool:
+        """A placeholder with nothing visible beneath: listings leave it out."""
+        return self.state != CommentState.VISIBLE.value and self.descendant_count == 0
+
+
+# A comment and every comment above it, nearest first: one statement, one row per level.
+# Comments keep only their parent: what lies above is walked when a write needs it, so a
+# comment's row is the same size at any depth.
+_CHAIN = (
+    "WITH RECURSIVE chain (id, parent_id, depth, state, descendant_count) AS ("
+    "SELECT id, parent_id, depth, state, descendant_count FROM comments"
+    " WHERE thread_id = ? AND id = ?"
+    " UNION ALL SELECT c.id, c.parent_id, c.depth, c.state, c.descendant_count"
+    " FROM comments c JOIN chain ON c.thread_id = ? AND c.id = chain.parent_id"
+    ") SELECT id, parent_id, depth, state, descendant_count FROM chain ORDER BY depth DESC"
+)
+
+
+def _above(tree: dict[int, _Link], comment_id: int | None) -> Iterator[int]:
+    """`comment_id` and the ids above it in `tree`, nearest first."""
+    while comment_id is not None:
+        yield comment_id
+        comment_id = tree[comment_id].parent_id
+
+
+def _relisted(tree: dict[int, _Link], parents: Iterable[int]) -> tuple[dict[int, int], int]:
+    """Listed-reply deltas, and the top level's, when placeholders that had nothing visible
+    beneath get a visible reply: each comes back into the listings, and so does every
+    placeholder above it that was out of them for the same reason."""
+    listed: dict[int, int] = defaultdict(int)
+    top_level = 0
+    back: set[int] = set()
+    for parent in parents:
+        for node in _above(tree, parent):
+            if node in back or not tree[node].unlisted:
+                break
+            back.add(node)  # listed from now on
+            above = tree[node].parent_id
+            if above is None:
+                top_level += 1
+            else:
+                listed[above] += 1
+    return listed, top_level
 
 
 # The statements of the current request, however its work is spread over tasks: the storage's
@@ -205,18 +255,17 @@ class SQLStorage(ABC):
             thread_id=row[1],
             parent_id=row[2],
             depth=row[3],
-            path=row[4],
-            body=row[5],
-            body_html=row[6],
-            body_text=row[7],
-            state=CommentState(row[8]),
-            created_at=self._parse_time(row[9]),
-            edited_at=self._parse_time(row[10]) if row[10] else None,
-            like_count=row[11],
-            reply_count=row[12],
-            listed_reply_count=row[13],
-            descendant_count=row[14],
-            author=_user(row, 15),
+            body=row[4],
+            body_html=row[5],
+            body_text=row[6],
+            state=CommentState(row[7]),
+            created_at=self._parse_time(row[8]),
+            edited_at=self._parse_time(row[9]) if row[9] else None,
+            like_count=row[10],
+            reply_count=row[11],
+            listed_reply_count=row[12],
+            descendant_count=row[13],
+            author=_user(row, 14),
         )
 
     def _chunks(self, items: Sequence[Any], per_item: int = 1) -> Iterable[Sequence[Any]]:
@@ -455,23 +504,46 @@ class SQLStorage(ABC):
             raise NotFound("no comment has this id", field)
         return self._comment(rows[0])
 
-    async def _locked_comment(self, key: tuple[int, int]) -> CommentRow:
-        """A comment, its thread held until the transaction ends."""
-        if await self._lock_thread(key[0]) is None:
+    async def _hold_thread(self, thread_id: int, actor: Actor | None, field: str) -> bool:
+        """Hold the thread's row until the transaction ends; whether it exists. A locked
+        thread is read-only for everyone but moderators: the one place that says so, checked
+        inside every write's transaction, so no write slips in beside a lock. Without an
+        actor (imports, generated threads) the operator writes, and a lock does not apply."""
+        locked = await self._lock_thread(thread_id)
+        if locked is None:
+            return False
+        if locked and actor is not None and not actor.moderator:
+            raise ThreadLocked("this thread is locked: only moderators may change it", field)
+        return True
+
+    async def _locked_comment(self, key: tuple[int, int], actor: Actor) -> CommentRow:
+        """A comment, its thread held until the transaction ends and open to this actor."""
+        if not await self._hold_thread(key[0], actor, "commentId"):
             raise NotFound("no comment has this id", "commentId")
         return await self._comment_row(key)
+
+    async def _chain(self, key: tuple[int, int], field: str = "commentId") -> list[_Link]:
+        """The comment and every comment above it, nearest first."""
+        thread_id, comment_id = key
+        rows = await self._write(_CHAIN, (thread_id, comment_id, thread_id))
+        if not rows:
+            raise NotFound("no comment has this id", field)
+        return [_Link(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
         async with self._transaction():
             await self._prepare_bulk_write()
-            if await self._lock_thread(thread_id) is None:
+            if not await self._hold_thread(thread_id, None, "threadId"):
                 raise NotFound(f"thread {thread_id} does not exist", "threadId")
             return await self._insert_comments(thread_id, comments)
 
-    async def _insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
-        """Visible comments, each a reply to an earlier one, a stored one, or none."""
-        known: dict[int, tuple[int, str]] = {}  # comment id -> (depth, path)
-        unlisted: list[CommentRow] = []  # stored placeholders with nothing visible beneath
+    async def _insert_comments(
+        self, thread_id: int, comments: Sequence[NewComment], chain: Sequence[_Link] = ()
+    ) -> list[int]:
+        """Visible comments, each a reply to an earlier one, a stored one, or none; `chain`
+        is a stored parent's, read already."""
+        tree = {link.id: link for link in chain}  # the batch, and the stored comments above it
+        unlisted: set[int] = set()  # stored placeholders with nothing visible beneath, replied to
         ids: list[int] = []
         replies: dict[int, int] = defaultdict(int)
         descendants: dict[int, int] = defaultdict(int)
@@ -479,28 +551,26 @@ class SQLStorage(ABC):
         for item in comments:
             parent_id = ids[item.parent_index] if item.parent_index is not None else item.parent_id
             if parent_id is None:
-                depth, path = 0, ""
+                depth = 0
                 top_level += 1
             else:
-                if parent_id not in known:
-                    parent = await self._comment_row((thread_id, parent_id), "parentId")
-                    known[parent_id] = (parent.depth, parent.path)
-                    if not parent.visible and parent.descendant_count == 0:
-                        unlisted.append(parent)
-                parent_depth, parent_path = known[parent_id]
-                depth, path = parent_depth + 1, parent_path + path_segment(parent_id)
+                if parent_id not in tree:
+                    read = await self._chain((thread_id, parent_id), "parentId")
+                    tree.update((link.id, link) for link in read)
+                if tree[parent_id].unlisted:
+                    unlisted.add(parent_id)
+                depth = tree[parent_id].depth + 1
                 replies[parent_id] += 1
-                for ancestor in _ancestors(path):
+                for ancestor in _above(tree, parent_id):
                     descendants[ancestor] += 1
             rows = await self._write(
-                "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
+                "INSERT INTO comments (thread_id, parent_id, depth, author_id, body,"
                 " body_html, body_text, created_at, edited_at, like_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     thread_id,
                     parent_id,
                     depth,
-                    path,
                     item.author_id,
                     item.body,
                     item.body_html,
@@ -510,12 +580,13 @@ class SQLStorage(ABC):
                     item.like_count,
                 ),
             )
-            ids.append(rows[0][0])
-            known[rows[0][0]] = (depth, path)
+            comment_id = int(rows[0][0])
+            ids.append(comment_id)
+            tree[comment_id] = _Link(comment_id, parent_id, depth, CommentState.VISIBLE.value, 0)
         # A new visible reply is listed under its parent; its ancestors were listed already,
         # since a visible parent keeps every ancestor's descendant count above zero. Only a
         # stored placeholder with nothing visible beneath (imports reach one) comes back.
-        listed, relisted_top = await self._relisted(thread_id, unlisted)
+        listed, relisted_top = _relisted(tree, unlisted)
         changed = set(replies) | set(descendants) | set(listed)
         await self._update_counts(
             thread_id, {i: (replies[i], replies[i] + listed[i], descendants[i]) for i in changed}
@@ -529,39 +600,6 @@ class SQLStorage(ABC):
                 [(author, thread_id) for author in authors],
             )
         return ids
-
-    async def _relisted(
-        self, thread_id: int, parents: Sequence[CommentRow]
-    ) -> tuple[dict[int, int], int]:
-        """Listed-reply deltas, and the top level's, when hidden comments that had nothing
-        visible beneath get a visible reply: each comes back into the listings, and so does
-        every ancestor that was out of them for the same reason."""
-        listed: dict[int, int] = defaultdict(int)
-        if not parents:
-            return listed, 0
-        unlisted = {parent.id for parent in parents}
-        ancestors = sorted({a for parent in parents for a in parent.ancestor_ids})
-        if ancestors:
-            where, params = self._in("id", ancestors, "bigint")
-            rows = await self._write(
-                f"SELECT id, state, descendant_count FROM comments WHERE thread_id = ? AND {where}",
-                (thread_id, *params),
-            )
-            unlisted |= {
-                row[0] for row in rows if row[1] != CommentState.VISIBLE.value and row[2] == 0
-            }
-        top_level = 0
-        for parent in parents:
-            chain: list[int | None] = [parent.id, *reversed(parent.ancestor_ids), None]
-            for node, above in itertools.pairwise(chain):  # nearest first
-                if node not in unlisted:
-                    break
-                unlisted.discard(node)  # listed from now on
-                if above is None:
-                    top_level += 1
-                else:
-                    listed[above] += 1
-        return listed, top_level
 
     async def _update_counts(self, thread_id: int, deltas: dict[int, tuple[int, int, int]]) -> None:
         """Add (reply, listed reply, descendant) deltas to comments."""
@@ -586,30 +624,40 @@ class SQLStorage(ABC):
         self,
         thread: ThreadRef,
         comment: NewComment,
+        actor: Actor,
         parent_thread_id: int | None = None,
         max_depth: int | None = None,
-    ) -> CommentRow:
+    ) -> AddedComment:
         async with self._transaction():
-            thread_id = await self._thread_for_comment(thread)
+            thread_id = await self._thread_for_comment(thread, actor)
+            chain: list[_Link] = []
             if comment.parent_id is not None:
                 if parent_thread_id != thread_id:
                     raise InvalidInput("the parent comment is in another thread", "parentId")
-                parent = await self._comment_row((thread_id, comment.parent_id), "parentId")
-                if not parent.visible:
+                chain = await self._chain((thread_id, comment.parent_id), "parentId")
+                parent = chain[0]
+                if parent.state != CommentState.VISIBLE.value:
                     raise InvalidInput("a deleted or removed comment takes no replies", "parentId")
                 if max_depth is not None and parent.depth + 1 > max_depth:
-                    raise InvalidInput(f"replies nest at most {max_depth} levels deep", "parentId")
-            [comment_id] = await self._insert_comments(thread_id, [comment])
-            return await self._comment_row((thread_id, comment_id))
+                    raise InvalidInput(
+                        f"replies nest at most {max_depth} levels deep: this comment takes none",
+                        "parentId",
+                    )
+            [comment_id] = await self._insert_comments(thread_id, [comment], chain)
+            row = await self._comment_row((thread_id, comment_id))
+            return AddedComment(row, tuple(link.id for link in reversed(chain)))
 
-    async def _thread_for_comment(self, thread: ThreadRef) -> int:
-        """The id of an open thread, held for this transaction; a new key creates it."""
+    async def _thread_for_comment(self, thread: ThreadRef, actor: Actor) -> int:
+        """The id of a thread open to this actor, held for this transaction; a new key
+        creates it, where the thread-creation rule let this actor open it."""
         thread_id = thread.id
         if thread_id is None:
             found = await self._write("SELECT id FROM threads WHERE key = ?", (thread.key,))
             if found:
                 thread_id = int(found[0][0])
             else:
+                if thread.creation_refused is not None:
+                    raise Forbidden(thread.creation_refused, "threadKey")
                 if not thread.key or not thread.title:
                     raise InvalidInput("a new thread needs a title", "threadTitle")
                 created = await self._create_thread(
@@ -617,12 +665,9 @@ class SQLStorage(ABC):
                 )
                 if created is not None:
                     return created
-                return await self._thread_for_comment(thread)  # created meanwhile elsewhere
-        locked = await self._lock_thread(thread_id)
-        if locked is None:
+                return await self._thread_for_comment(thread, actor)  # created meanwhile
+        if not await self._hold_thread(thread_id, actor, thread.field):
             raise NotFound("no thread has this id", thread.field)
-        if locked:
-            raise ThreadLocked("this thread is locked: it takes no new comments", thread.field)
         return thread_id
 
     async def edit_comment(
@@ -634,7 +679,7 @@ class SQLStorage(ABC):
         window: timedelta,
     ) -> CommentRow:
         async with self._transaction():
-            comment = await self._locked_comment(key)
+            comment = await self._locked_comment(key, editor)
             if not comment.visible:
                 raise InvalidInput("a deleted or removed comment cannot be edited", "commentId")
             if comment.author is None or comment.author.id != editor.user_id:
@@ -663,7 +708,7 @@ class SQLStorage(ABC):
         self, key: tuple[int, int], actor: Actor, state: CommentState, reason: str | None = None
     ) -> CommentRow:
         async with self._transaction():
-            comment = await self._locked_comment(key)
+            comment = await self._locked_comment(key, actor)
             author = comment.author.id if comment.author else None
             if state is CommentState.REMOVED and not actor.moderator:
                 raise Forbidden("only a moderator can remove a comment", "commentId")
@@ -707,27 +752,22 @@ class SQLStorage(ABC):
         """Counts after a visible comment was hidden: it no longer counts as visible anywhere,
         and it, or an ancestor left with nothing visible beneath, may leave the listings."""
         thread_id = comment.thread_id
-        ancestors = comment.ancestor_ids  # root first
         deltas: dict[int, tuple[int, int, int]] = {}  # (reply, listed reply, descendant)
         leaves_listing = comment.descendant_count == 0
-        if ancestors:
-            where, params = self._in("id", ancestors, "bigint")
-            rows = await self._write(
-                f"SELECT id, state, descendant_count FROM comments WHERE thread_id = ? AND {where}",
-                (thread_id, *params),
-            )
-            before = {row[0]: (row[1], row[2]) for row in rows}
-            for ancestor in reversed(ancestors):  # nearest first
-                is_parent = ancestor == ancestors[-1]
-                deltas[ancestor] = (-int(is_parent), -int(leaves_listing), -1)
-                state, descendants = before[ancestor]
-                leaves_listing = state != CommentState.VISIBLE.value and descendants == 1
+        if comment.parent_id is not None:
+            for link in await self._chain((thread_id, comment.parent_id)):  # nearest first
+                is_parent = link.id == comment.parent_id
+                deltas[link.id] = (-int(is_parent), -int(leaves_listing), -1)
+                leaves_listing = (
+                    link.state != CommentState.VISIBLE.value and link.descendant_count == 1
+                )
         await self._update_counts(thread_id, deltas)
         await self._bump_thread(thread_id, -1, -int(leaves_listing))
 
-    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow:
+    async def set_like(self, key: tuple[int, int], actor: Actor, liked: bool) -> CommentRow:
+        user_id = actor.user_id
         async with self._transaction():
-            comment = await self._locked_comment(key)
+            comment = await self._locked_comment(key, actor)
             if not comment.visible:
                 raise NotFound("this comment was deleted or removed", "commentId")
             if liked:
@@ -879,7 +919,7 @@ class SQLStorage(ABC):
                 )
             comments = [self._comment(row) for row in rows]
             users = {c.author.id: c.author for c in comments if c.author is not None}
-            moderation = {row[0]: (row[20], row[21]) for row in rows if row[20] or row[21]}
+            moderation = {row[0]: (row[19], row[20]) for row in rows if row[19] or row[20]}
             named = {m for m, _ in moderation.values() if m} | {
                 u for ids in likes.values() for u in ids
             }

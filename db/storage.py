@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
     from db.rows import (
         Actor,
+        AddedComment,
         CommentRow,
         CommentState,
         ImportedThread,
@@ -125,16 +126,19 @@ class Storage(Protocol):
         ...
 
     # Writes of the API: each one transaction that checks, writes and keeps counts exact,
-    # raising a WriteRefused (and keeping nothing) when the stored data says no.
+    # raising a WriteRefused (and keeping nothing) when the stored data says no. A locked
+    # thread refuses them all (ThreadLocked) unless the actor is a moderator.
 
     async def add_comment(
         self,
         thread: ThreadRef,
         comment: NewComment,
+        actor: Actor,
         parent_thread_id: int | None = None,
         max_depth: int | None = None,
-    ) -> CommentRow:
-        """A new visible comment; `parent_thread_id` is the thread named in the parent's id."""
+    ) -> AddedComment:
+        """A new visible comment; `parent_thread_id` is the thread named in the parent's id,
+        `max_depth` the deepest level a reply may take (None: any)."""
         ...
 
     async def edit_comment(
@@ -154,7 +158,7 @@ class Storage(Protocol):
         """Delete (author or moderator) or remove (moderator); hiding twice changes nothing."""
         ...
 
-    async def set_like(self, key: tuple[int, int], user_id: int, liked: bool) -> CommentRow: ...
+    async def set_like(self, key: tuple[int, int], actor: Actor, liked: bool) -> CommentRow: ...
 
     async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow: ...
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from db.render import render_html, render_text
 from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
 from db.storage import Forbidden, InvalidInput, WriteRefused
-from resolvers import validation
+from resolvers import thread_creation, validation
 from server.broker import Event, EventKind
 from server.ratelimit import retry_after
 
@@ -74,9 +74,12 @@ def _rendered(context: Context, source: str) -> tuple[str, str, str]:
     return body, body_html, render_text(body_html)
 
 
-async def _published(context: Context, kind: EventKind, comment: CommentRow) -> CommentRow:
-    """Announce a committed write to the thread's subscribers."""
-    event = Event(kind, comment.thread_id, comment.id, tuple(comment.ancestor_ids))
+async def _published(
+    context: Context, kind: EventKind, comment: CommentRow, ancestor_ids: tuple[int, ...] = ()
+) -> CommentRow:
+    """Announce a committed write to the thread's subscribers; a new comment names the
+    comments above it, for those who follow a subtree."""
+    event = Event(kind, comment.thread_id, comment.id, ancestor_ids)
     await context.broker.publish(event)
     return comment
 
@@ -89,6 +92,7 @@ async def add_comment(
     thread_title: str | None,
     parent_id: str | None,
     body: str,
+    thread_url: str | None = None,
 ) -> CommentRow:
     actor = await _limited(context, "comments")
     source, body_html, body_text = _rendered(context, body)
@@ -100,7 +104,15 @@ async def add_comment(
     elif thread_key is not None:
         title = thread_title and validation.text(thread_title, "threadTitle", validation.MAX_TITLE)
         key = validation.text(thread_key, "threadKey", validation.MAX_KEY)
-        thread = ThreadRef(key=key, title=title or None, field="threadKey")
+        url = validation.url(thread_url, "threadUrl") if thread_url is not None else None
+        rule = thread_creation.parse(context.settings.thread_creation, context.settings.env)
+        thread = ThreadRef(
+            key=key,
+            title=title or None,
+            url=url,
+            field="threadKey",
+            creation_refused=rule.refusal(actor.moderator, key, url),
+        )
     elif parent is not None:
         thread = ThreadRef(id=parent[0], field="parentId")
     else:
@@ -113,13 +125,14 @@ async def add_comment(
         created_at=datetime.now(UTC),
         parent_id=parent[1] if parent else None,
     )
-    row = await context.storage.add_comment(
+    added = await context.storage.add_comment(
         thread,
         comment,
+        actor,
         parent_thread_id=parent[0] if parent else None,
         max_depth=context.settings.max_depth or None,
     )
-    return await _published(context, EventKind.ADDED, row)
+    return await _published(context, EventKind.ADDED, added.comment, added.ancestor_ids)
 
 
 async def edit_comment(context: Context, *, comment_id: str, body: str) -> CommentRow:
@@ -145,7 +158,7 @@ async def hide_comment(
 
 async def set_like(context: Context, *, comment_id: str, liked: bool) -> CommentRow:
     actor = await _limited(context, "likes")
-    row = await context.storage.set_like(validation.comment_key(comment_id), actor.user_id, liked)
+    row = await context.storage.set_like(validation.comment_key(comment_id), actor, liked)
     return await _published(context, EventKind.UPDATED, row)
 
 

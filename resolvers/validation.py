@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from db.render import CONTROL
 from db.storage import InvalidInput
-from resolvers import ids
+from resolvers import ids, thread_creation
 from resolvers.errors import BadUserInput
 
-MAX_KEY, MAX_TITLE, MAX_REASON = 255, 300, 1_000
+MAX_KEY, MAX_TITLE, MAX_REASON, MAX_URL = 255, 300, 1_000, 2_048
 
 
 def text(value: str, field: str, max_length: int, *, multiline: bool = False) -> str:
@@ -21,6 +21,14 @@ def text(value: str, field: str, max_length: int, *, multiline: bool = False) ->
         raise InvalidInput(f"`{field}` must not contain control characters", field)
     if len(value) > max_length:
         raise InvalidInput(f"`{field}` must be at most {max_length} characters long", field)
+    return value
+
+
+def url(value: str, field: str) -> str:
+    """An absolute http(s) address, as a page of the host site has."""
+    value = text(value, field, MAX_URL)
+    if thread_creation.origin_of(value) is None or any(c.isspace() for c in value):
+        raise InvalidInput(f"`{field}` must be an http or https address", field)
     return value
 
 

@@ -50,6 +50,10 @@ class AddCommentInput:
     thread_title: str | None = None
     parent_id: strawberry.ID | None = None
     body: str
+    thread_url: str | None = strawberry.field(
+        default=None,
+        description="The page's address, kept by a thread this comment opens (`threadKey`).",
+    )
 
 
 @strawberry.input
@@ -93,7 +97,10 @@ def comment_payload(info: Info, outcome: CommentRow | mutations.Refusal) -> Comm
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="A reply when `parentId` is given; a new `threadKey` opens a thread."
+        description=(
+            "A reply when `parentId` is given; a new `threadKey` opens a thread, where"
+            " THREADQL_THREAD_CREATION lets this user open it."
+        )
     )
     async def add_comment(self, info: Info, input: AddCommentInput) -> CommentPayload:
         outcome = await mutations.attempt(
@@ -104,6 +111,7 @@ class Mutation:
                 thread_title=input.thread_title,
                 parent_id=input.parent_id,
                 body=input.body,
+                thread_url=input.thread_url,
             )
         )
         return comment_payload(info, outcome)
@@ -140,7 +148,9 @@ class Mutation:
         )
         return comment_payload(info, await mutations.attempt(remove))
 
-    @strawberry.mutation(description="Moderators only; a locked thread takes no new comments.")
+    @strawberry.mutation(
+        description="Moderators only; a locked thread is read-only for all but moderators."
+    )
     async def lock_thread(self, info: Info, input: LockThreadInput) -> ThreadPayload:
         lock = mutations.lock_thread(info.context, thread_id=input.thread_id, locked=input.locked)
         outcome: ThreadRow | mutations.Refusal = await mutations.attempt(lock)

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from resolvers import thread_creation
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -78,7 +80,7 @@ class Settings:
     data_dir: str = "data"  # where a generated JWT secret is kept
     edit_window: int = 900  # seconds in which an author may edit a comment
     max_body_length: int = 10_000  # characters
-    max_depth: int = 0  # deepest reply level; 0 for no limit
+    max_depth: int = 10  # deepest reply level, a top-level comment being 0; 0 for no limit
     subscriber_queue: int = 100  # events a subscriber may fall behind before it is cut off
     # Limits on what one request may ask; refused before anything runs.
     max_nodes: int = 10_000  # worst-case nodes a query can return, from its `first` arguments
@@ -113,6 +115,10 @@ class Settings:
     # and OpenTelemetry spans for each operation when the opentelemetry packages are installed.
     log_format: str = ""
     tracing: bool = False
+    # Who may open a thread by commenting on a new key: anyone, moderators, pattern:REGEX or
+    # origin:https://… (resolvers/thread_creation.py); empty: moderators in production,
+    # anyone in development.
+    thread_creation: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +166,10 @@ class Settings:
                 f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)},"
                 f" not {self.log_format!r}"
             )
+        try:
+            thread_creation.parse(self.thread_creation, self.env)
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}THREAD_CREATION {error}") from error
         if self.tracing and importlib.util.find_spec("opentelemetry") is None:
             raise SettingsError(
                 f"{PREFIX}TRACING=true needs OpenTelemetry: install opentelemetry-api and"

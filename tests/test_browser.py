@@ -479,10 +479,16 @@ async def test_server_errors_show_beside_the_form_and_the_text_stays(
     await box.fill("Did the stretches help?")
     await page.get_by_role("button", name="Reply", exact=True).click()
     await expect(box).to_have_accessible_description(
-        "this thread is locked: it takes no new comments"
+        "this thread is locked: only moderators may change it"
     )
     await expect(box).to_have_value("Did the stretches help?")
     await expect(page.get_by_role("heading", name="28 Comments")).to_be_visible()
+
+    # Drawn afresh, the locked thread is read-only: likes show, nothing changes them.
+    await page.reload()
+    await expect(page.get_by_text("This thread is closed to new comments.")).to_be_visible()
+    await expect(card(page, "Diane Weber").locator("button.like")).to_be_disabled()
+    await expect(page.get_by_role("button", name="Reply to Diane Weber")).to_have_count(0)
     tab.assert_clean()
 
 

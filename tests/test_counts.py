@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from db import open_storage
-from db.rows import Actor, CommentOrder, CommentState, PageRequest, ThreadRef, path_segment
+from db import migrations, open_storage
+from db.rows import Actor, CommentOrder, CommentState, PageRequest, ThreadRef
 from db.sql import SQLStorage
 from db.storage import NotFound
 from server.app import create_app
@@ -77,6 +77,7 @@ class Model:
     thread_id: int
     users: list[int]
     comments: list[int] = field(default_factory=list)  # in creation order
+    parents: dict[int, int | None] = field(default_factory=dict)
     authors: dict[int, int] = field(default_factory=dict)
     states: dict[int, CommentState] = field(default_factory=dict)
     likes: set[tuple[int, int]] = field(default_factory=set)  # (comment id, user id)
@@ -87,6 +88,11 @@ class Model:
 
     def like_count(self, comment_id: int) -> int:
         return sum(1 for c, _ in self.likes if c == comment_id)
+
+    def ancestors(self, comment_id: int) -> tuple[int, ...]:
+        """The comments above this one, root first."""
+        above = self.parents[comment_id]
+        return () if above is None else (*self.ancestors(above), above)
 
 
 T = TypeVar("T")
@@ -109,13 +115,17 @@ async def apply(storage: SQLStorage, model: Model, operation: Operation, step: i
         comment = dataclasses.replace(
             new_comment(f"{kind} {step}", created_at, parent_id=parent), author_id=user
         )
-        row = await storage.add_comment(
+        added = await storage.add_comment(
             ThreadRef(id=model.thread_id),
             comment,
+            Actor(user),
             parent_thread_id=model.thread_id if parent is not None else None,
         )
+        row = added.comment
         assert (row.parent_id, row.state, row.descendant_count) == (parent, CommentState.VISIBLE, 0)
         model.comments.append(row.id)
+        model.parents[row.id] = parent
+        assert added.ancestor_ids == model.ancestors(row.id)
         model.authors[row.id] = user
         model.states[row.id] = CommentState.VISIBLE
     elif target is None:
@@ -132,9 +142,9 @@ async def apply(storage: SQLStorage, model: Model, operation: Operation, step: i
         liked = kind == "like"
         if model.states[target] is not CommentState.VISIBLE:
             with pytest.raises(NotFound):
-                await storage.set_like((model.thread_id, target), user, liked)
+                await storage.set_like((model.thread_id, target), Actor(user), liked)
             return
-        row = await storage.set_like((model.thread_id, target), user, liked)
+        row = await storage.set_like((model.thread_id, target), Actor(user), liked)
         if liked:
             model.likes.add((target, user))
         else:
@@ -147,7 +157,6 @@ class Stored:
     id: int
     parent_id: int | None
     depth: int
-    path: str
     state: str
     created_at: str
     counts: tuple[int, int, int, int]  # like, reply, listed reply, descendant
@@ -155,7 +164,7 @@ class Stored:
 
 async def stored_comments(storage: SQLStorage, thread_id: int) -> dict[int, Stored]:
     rows = await storage._read(
-        "SELECT id, parent_id, depth, path, state, created_at,"
+        "SELECT id, parent_id, depth, state, created_at,"
         " like_count, reply_count, listed_reply_count, descendant_count"
         " FROM comments WHERE thread_id = ?",
         (thread_id,),
@@ -165,10 +174,9 @@ async def stored_comments(storage: SQLStorage, thread_id: int) -> dict[int, Stor
             id=row[0],
             parent_id=row[1],
             depth=row[2],
-            path=row[3],
-            state=row[4],
-            created_at=row[5],
-            counts=(row[6], row[7], row[8], row[9]),
+            state=row[3],
+            created_at=row[4],
+            counts=(row[5], row[6], row[7], row[8]),
         )
         for row in rows
     }
@@ -237,12 +245,8 @@ async def check(storage: SQLStorage, model: Model) -> None:
     }
     assert {i: c.counts for i, c in comments.items()} == counts
     for comment in comments.values():
-        if comment.parent_id is None:
-            assert (comment.depth, comment.path) == (0, "")
-        else:
-            above = comments[comment.parent_id]
-            assert comment.depth == above.depth + 1
-            assert comment.path == above.path + path_segment(above.id)
+        above = comments[comment.parent_id].depth if comment.parent_id is not None else -1
+        assert comment.depth == above + 1
 
     [thread] = [
         (row[0], row[1])
@@ -328,6 +332,122 @@ def test_stored_counts_match_a_recount(database_url: str, ops: list[Operation]) 
     asyncio.run(play(database_url, ops))
 
 
+# -- counts across the migration that drops materialised paths --------------------------------
+
+# A thread as it was stored before migration 0003: (name, parent, state, author, liked by).
+# The chain under r1 holds a placeholder with a visible reply; d and r2 are placeholders with
+# nothing beneath, out of the listings.
+BEFORE_0003: list[tuple[str, str | None, str, int | None, tuple[int, ...]]] = [
+    ("r1", None, "VISIBLE", 0, ()),
+    ("a", "r1", "VISIBLE", 1, (0,)),
+    ("b", "a", "DELETED", None, ()),
+    ("c", "b", "VISIBLE", 1, (1, 2)),
+    ("d", "r1", "REMOVED", 2, ()),
+    ("r2", None, "DELETED", None, ()),
+]
+
+
+async def write_before_0003(storage: SQLStorage, model: Model) -> dict[str, int]:
+    """The rows of BEFORE_0003 as the storage before 0003 wrote them, paths included, with
+    counts from a recount; the comments' ids by name."""
+    named: dict[str, int] = {}
+    paths: dict[int, str] = {}
+    now = storage._time(datetime(2025, 1, 1, tzinfo=UTC))
+    async with storage._transaction():
+        for name, parent, state, author, liked_by in BEFORE_0003:
+            above = named[parent] if parent else None
+            path = paths[above] + f"{above:012d}/" if above is not None else ""
+            rows = await storage._write(
+                "INSERT INTO comments (thread_id, parent_id, depth, path, author_id, body,"
+                " body_html, body_text, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
+                (
+                    model.thread_id,
+                    above,
+                    path.count("/"),
+                    path,
+                    None if author is None else model.users[author],
+                    *(name, name, name),  # body, its HTML and its text
+                    state,
+                    now,
+                ),
+            )
+            named[name] = comment_id = int(rows[0][0])
+            paths[comment_id] = path
+            model.comments.append(comment_id)
+            model.parents[comment_id] = above
+            model.states[comment_id] = CommentState(state)
+            if author is not None:
+                model.authors[comment_id] = model.users[author]
+            for who in liked_by:
+                model.likes.add((comment_id, model.users[who]))
+                await storage._write(
+                    "INSERT INTO likes (thread_id, comment_id, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (model.thread_id, comment_id, model.users[who], now),
+                )
+    comments = await stored_comments(storage, model.thread_id)
+    counts, listed = recount(comments, sorted(model.likes))
+    async with storage._transaction():
+        for comment_id, (likes, replies, listed_replies, descendants) in counts.items():
+            await storage._write(
+                "UPDATE comments SET like_count = ?, reply_count = ?, listed_reply_count = ?,"
+                " descendant_count = ? WHERE thread_id = ? AND id = ?",
+                (likes, replies, listed_replies, descendants, model.thread_id, comment_id),
+            )
+        await storage._write(
+            "UPDATE threads SET comment_count = ?, top_level_count = ? WHERE id = ?",
+            (
+                len(model.visible),
+                sum(listed[c] for c in model.comments if model.parents[c] is None),
+                model.thread_id,
+            ),
+        )
+    return named
+
+
+async def migrate_with_data(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = open_storage(database_url)
+    assert isinstance(storage, SQLStorage)
+    await storage.open()
+    try:
+        every = migrations.load(storage.dialect)
+        monkeypatch.setattr(migrations, "load", lambda dialect: [m for m in every if m.version < 3])
+        await storage.migrate()
+        users = [(await storage.upsert_user(f"host:u{n}", f"U{n}", None)).id for n in range(3)]
+        thread = await storage.create_thread("old", "Old", None, datetime.now(UTC))
+        model = Model(thread.id, users)
+        named = await write_before_0003(storage, model)
+        await check(storage, model)
+        before = await stored_comments(storage, thread.id)
+
+        monkeypatch.setattr(migrations, "load", lambda dialect: every)
+        assert await storage.migrate() == ["0003_comments_without_paths.sql"]
+        assert await stored_comments(storage, thread.id) == before
+        await check(storage, model)
+
+        # Writes after it walk up parents instead of reading paths: counts stay exact.
+        under_d = new_comment("Back in the listings", datetime.now(UTC), parent_id=named["d"])
+        [back] = await storage.insert_comments(thread.id, [under_d])
+        model.comments.append(back)
+        model.parents[back] = named["d"]
+        model.states[back] = CommentState.VISIBLE
+        c = model.comments.index(named["c"])
+        for step, operation in enumerate(
+            [("reply", 2, 0), ("like", c, 0), ("delete", c, 1), ("remove", 1, 2), ("reply", 0, 2)]
+        ):
+            await apply(storage, model, operation, 100 + step)
+        await check(storage, model)
+    finally:
+        await storage.close()
+
+
+async def test_dropping_paths_keeps_every_row_and_count(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await migrate_with_data(database_url, monkeypatch)
+
+
 # -- the same through the API ------------------------------------------------------------------
 
 ROLES = ("user", "user", "moderator")
@@ -402,6 +522,7 @@ async def api_client(database_url: str, data_dir: Path) -> AsyncIterator[Client]
         data_dir=str(data_dir),
         demo=False,
         rate_limits=False,
+        max_depth=0,  # the operations may chain replies deeper than the default allows
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):

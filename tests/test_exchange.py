@@ -430,20 +430,22 @@ async def write_history(storage: Storage) -> None:
     now = datetime.now(UTC)
     body, html = "First draft", render_html("First draft")
     posted = await storage.add_comment(
-        ThreadRef(id=demo.id), NewComment(writer.id, body, html, render_text(html), now)
+        ThreadRef(id=demo.id),
+        NewComment(writer.id, body, html, render_text(html), now),
+        Actor(writer.id),
     )
-    key = (posted.thread_id, posted.id)
+    key = (posted.comment.thread_id, posted.comment.id)
     edited = "Second draft, *better*"
     html = render_html(edited)
     await storage.edit_comment(
         key, Actor(writer.id), (edited, html, render_text(html)), now, timedelta(minutes=15)
     )
-    await storage.set_like(key, fan.id, True)
-    await storage.set_like(key, moderator.id, True)
+    await storage.set_like(key, Actor(fan.id), True)
+    await storage.set_like(key, Actor(moderator.id, True), True)
     found = await storage.thread_dump(demo.id)
     assert found is not None
     first, second, third = found.comments[0], found.comments[1], found.comments[2]
-    await storage.set_like((demo.id, first.id), fan.id, True)
+    await storage.set_like((demo.id, first.id), Actor(fan.id), True)
     await storage.hide_comment(
         (demo.id, second.id), Actor(moderator.id, True), CommentState.REMOVED, "off-topic"
     )

@@ -17,7 +17,7 @@ from db.sql import SQLStorage
 from resolvers import ids
 from server.app import create_app
 from server.auth import mint
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 from tests.services import SECRET
 
 if TYPE_CHECKING:
@@ -412,6 +412,10 @@ ADD_REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
     ("new key without title",      {"threadKey": "brand-new", "body": "Hi"},                        INVALID,   "threadTitle"),
     ("new key, empty title",       {"threadKey": "brand-new", "threadTitle": "", "body": "Hi"},     INVALID,   "threadTitle"),
     ("new key, blank title",       {"threadKey": "brand-new", "threadTitle": "  ", "body": "Hi"},   INVALID,   "threadTitle"),
+    ("script as threadUrl",        {"threadKey": "brand-new", "threadTitle": "New",
+                                    "threadUrl": "javascript:alert(1)", "body": "Hi"},              INVALID,   "threadUrl"),
+    ("relative threadUrl",         {"threadKey": "brand-new", "threadTitle": "New",
+                                    "threadUrl": "/brand-new", "body": "Hi"},                       INVALID,   "threadUrl"),
     ("unknown threadId",           {"threadId": "@unknown-thread", "body": "Hi"},                   NOT_FOUND, "threadId"),
     ("malformed threadId",         {"threadId": "not-an-id", "body": "Hi"},                         INVALID,   "threadId"),
     ("empty threadId",             {"threadId": "", "body": "Hi"},                                  INVALID,   "threadId"),
@@ -588,11 +592,29 @@ async def test_replies_nest_to_max_depth(database_url: str, tmp_path: Path) -> N
         await reply(api, child, "moderator")  # depth 2 still takes replies
 
 
-async def test_without_max_depth_replies_nest_deeply(api: Api) -> None:
+async def test_by_default_replies_stop_at_a_depth_limit(api: Api) -> None:
+    """Without any setting, one reader cannot build an endless chain of replies."""
+    limit = Settings().max_depth
+    assert 0 < limit <= 20, "the default is a limit, deep enough for real conversations"
     parent = await new_thread(api, "post")
-    for _ in range(12):
+    for _ in range(limit):
         parent = await reply(api, parent)
-    assert (await api.comment(parent))["depth"] == 12
+    assert (await api.comment(parent))["depth"] == limit
+    message = await api.refused(
+        "addComment", {"parentId": parent, "body": "Deeper"}, "other", INVALID, "parentId"
+    )
+    assert f"at most {limit} levels deep" in message
+    assert (await api.comment(parent))["replyCount"] == 0
+
+
+async def test_max_depth_zero_lets_replies_nest_without_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, max_depth=0) as api:
+        parent = await new_thread(api, "post")
+        for _ in range(Settings().max_depth + 2):
+            parent = await reply(api, parent)
+        assert (await api.comment(parent))["depth"] == Settings().max_depth + 2
 
 
 async def test_a_locked_thread_takes_no_comments_until_unlocked(api: Api) -> None:
@@ -604,7 +626,7 @@ async def test_a_locked_thread_takes_no_comments_until_unlocked(api: Api) -> Non
         ({"parentId": s.comment, "body": "Hello?"}, "parentId"),
     ]
     for input, field in attempts:
-        for who in ("author", "moderator"):
+        for who in ("author", "other"):
             await api.refused("addComment", input, who, "THREAD_LOCKED", field)
     by_key = {"threadKey": "post", "body": "Hello?"}
     payload = await api.mutate("addComment", by_key, "author")
@@ -617,11 +639,138 @@ async def test_a_locked_thread_takes_no_comments_until_unlocked(api: Api) -> Non
     assert (await api.thread(s.thread))["commentCount"] == 3
 
 
+async def test_a_locked_thread_is_read_only_for_all_but_moderators(api: Api) -> None:
+    s = await scene(api)
+    await api.ok("likeComment", {"commentId": s.comment}, "other")
+    await api.ok("likeComment", {"commentId": s.comment}, "author")
+    await api.ok("lockThread", {"threadId": s.thread, "locked": True}, "moderator")
+    comment = {"commentId": s.comment}
+    # Each write a reader could do, by whoever could do it were the thread open.
+    refused = [
+        ("addComment", {"threadId": s.thread, "body": "Hello?"}, "author", "threadId"),
+        ("addComment", {"parentId": s.comment, "body": "Hello?"}, "other", "parentId"),
+        ("addComment", {"threadKey": "post", "body": "Hello?"}, "other", "threadKey"),
+        ("editComment", {**comment, "body": "Second thoughts"}, "author", "commentId"),
+        ("deleteComment", comment, "author", "commentId"),
+        ("likeComment", comment, "author", "commentId"),
+        ("unlikeComment", comment, "other", "commentId"),
+        ("removeComment", comment, "other", "commentId"),
+    ]
+    for mutation, input, who, field in refused:
+        message = await api.refused(mutation, input, who, "THREAD_LOCKED", field)
+        assert "locked" in message
+    found = await api.comment(s.comment, "other")
+    assert (found["body"], found["likeCount"], found["viewerHasLiked"]) == ("First!", 2, True)
+    # The thread beside it takes likes as before.
+    assert (await api.ok("likeComment", {"commentId": s.elsewhere}, "author"))["likeCount"] == 1
+
+    # Moderators still act in the locked thread.
+    added = await api.ok("addComment", {"parentId": s.comment, "body": "Closing."}, "moderator")
+    await api.ok("editComment", {"commentId": added["id"], "body": "Closed."}, "moderator")
+    assert (await api.ok("likeComment", comment, "moderator"))["likeCount"] == 3
+    assert (await api.ok("unlikeComment", comment, "moderator"))["likeCount"] == 2
+    await api.ok("deleteComment", {"commentId": added["id"]}, "moderator")
+    assert (await api.ok("removeComment", comment, "moderator"))["state"] == "REMOVED"
+    assert (await api.thread(s.thread))["commentCount"] == 0
+
+
 async def test_a_locked_thread_named_by_key_is_refused_on_thread_key(api: Api) -> None:
     thread = thread_of(await new_thread(api, "post"))
     await api.ok("lockThread", {"threadId": thread, "locked": True}, "moderator")
     by_key = {"threadKey": "post", "body": "Hello?"}
     await api.refused("addComment", by_key, "author", "THREAD_LOCKED", "threadKey")
+
+
+# -- who may open a thread ---------------------------------------------------------------------
+
+PAGE = "https://example.com/blog/my-post"
+ON_THE_SITE = {"thread_creation": "origin:https://example.com"}
+
+# fmt: off
+OPENINGS: list[tuple[str, dict[str, str], str, dict[str, str], bool]] = [
+    # case                           settings                                          who          input beside title and body                                   opens
+    ("development: anyone",          {},                                               "author",    {"threadKey": "any/thing"},                                   True),
+    ("production: not a reader",     {"env": "production"},                            "author",    {"threadKey": "any/thing"},                                   False),
+    ("production: a moderator",      {"env": "production"},                            "moderator", {"threadKey": "any/thing"},                                   True),
+    ("moderators: not a reader",     {"thread_creation": "moderators"},                "other",     {"threadKey": "any/thing"},                                   False),
+    ("anyone, in production",        {"env": "production", "thread_creation": "anyone"}, "other",   {"threadKey": "any/thing"},                                   True),
+    ("pattern: a matching key",      {"thread_creation": "pattern:blog/[a-z0-9-]+"},   "author",    {"threadKey": "blog/my-post"},                                True),
+    ("pattern: matched in part",     {"thread_creation": "pattern:blog/[a-z0-9-]+"},   "author",    {"threadKey": "blog/my-post/../x"},                           False),
+    ("pattern: another key",         {"thread_creation": "pattern:blog/[a-z0-9-]+"},   "author",    {"threadKey": "shop/item"},                                   False),
+    ("pattern: a moderator",         {"thread_creation": "pattern:blog/[a-z0-9-]+"},   "moderator", {"threadKey": "shop/item"},                                   True),
+    ("origin: the page's path",      ON_THE_SITE,                                      "author",    {"threadKey": "/blog/my-post", "threadUrl": PAGE + "?a=1#c"}, True),
+    ("origin: spelt otherwise",      ON_THE_SITE,                                      "author",    {"threadKey": "/blog/my-post",
+                                                                                                     "threadUrl": "HTTPS://Example.COM:443/blog/my-post"},        True),
+    ("origin: another site",         ON_THE_SITE,                                      "author",    {"threadKey": "/blog/my-post",
+                                                                                                     "threadUrl": "https://example.net/blog/my-post"},            False),
+    ("origin: another scheme",       ON_THE_SITE,                                      "author",    {"threadKey": "/blog/my-post",
+                                                                                                     "threadUrl": "http://example.com/blog/my-post"},             False),
+    ("origin: a site that ends so",  ON_THE_SITE,                                      "author",    {"threadKey": "/blog/my-post",
+                                                                                                     "threadUrl": "https://example.com.evil.example/blog/my-post"}, False),
+    ("origin: no address",           ON_THE_SITE,                                      "author",    {"threadKey": "/blog/my-post"},                               False),
+    ("origin: not the page's path",  ON_THE_SITE,                                      "author",    {"threadKey": "/blog/future-post", "threadUrl": PAGE},        False),
+    ("origin: a moderator",          ON_THE_SITE,                                      "moderator", {"threadKey": "anything"},                                    True),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("settings", "who", "input", "opens"),
+    [pytest.param(*rest, id=case) for case, *rest in OPENINGS],
+)
+async def test_who_may_open_a_thread(
+    database_url: str,
+    tmp_path: Path,
+    settings: dict[str, str],
+    who: str,
+    input: dict[str, str],
+    opens: bool,
+) -> None:
+    async with running(database_url, tmp_path, **settings) as api:
+        first = {**input, "threadTitle": "My post", "body": "First!"}
+        if not opens:
+            await api.refused("addComment", first, who, FORBIDDEN, "threadKey")
+            assert await api.count("threads") == 0
+            return
+        comment = await api.ok("addComment", first, who)
+        assert comment["thread"]["commentCount"] == 1
+        stored = await api.rows("SELECT key, title, url FROM threads")
+        assert stored == [(input["threadKey"], "My post", input.get("threadUrl"))]
+
+
+async def test_a_thread_opened_by_a_moderator_takes_everyones_comments(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, env="production") as api:
+        await api.refused(
+            "addComment",
+            {"threadKey": "post", "threadTitle": "Mine", "body": "Hi"},
+            "author",
+            FORBIDDEN,
+            "threadKey",
+        )
+        opened = await new_thread(api, "post", "moderator")
+        await api.ok("addComment", {"threadKey": "post", "body": "By key"}, "author")
+        await api.ok("addComment", {"threadId": thread_of(opened), "body": "By id"}, "other")
+        await reply(api, opened, "author")
+        assert (await api.thread(thread_of(opened)))["commentCount"] == 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "everyone",
+        "pattern:",
+        "pattern:(",
+        "origin:",
+        "origin:example.com",
+        "origin:ftp://x.y",
+        "origin:https://example.com/blog",
+    ],
+)
+def test_a_bad_thread_creation_rule_stops_with_its_name(value: str) -> None:
+    with pytest.raises(SettingsError, match="THREADQL_THREAD_CREATION"):
+        Settings.from_env({"THREADQL_THREAD_CREATION": value})
 
 
 async def test_an_existing_key_needs_no_title(api: Api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
@@ -12,7 +13,7 @@ import pytest
 
 from db import migrations, open_storage
 from db.postgres import VERSIONS_CONNECTION, PostgresStorage
-from db.rows import ThreadRef
+from db.rows import Actor, ThreadRef
 from db.sql import SQLStorage, request_statements
 from db.sqlite import SQLiteStorage
 from db.storage import NotFound
@@ -30,7 +31,11 @@ async def test_migrations_apply_once_and_are_recorded(database_url: str) -> None
     await storage.open()
     try:
         names = [m.name for m in migrations.load(storage.dialect)]
-        assert names == ["0001_initial.sql", "0002_imports_and_authors.sql"]
+        assert names == [
+            "0001_initial.sql",
+            "0002_imports_and_authors.sql",
+            "0003_comments_without_paths.sql",
+        ]
         assert await storage.pending_migrations() == names
         assert await storage.migrate() == names
         assert await storage.migrate() == []
@@ -91,10 +96,66 @@ async def test_inserts_keep_every_count(storage: Storage) -> None:
     assert child_row is not None
     assert (root_row.reply_count, root_row.descendant_count) == (1, 4)
     assert (child_row.reply_count, child_row.descendant_count, child_row.depth) == (3, 3, 1)
-    assert child_row.ancestor_ids == [root]
+    assert child_row.parent_id == root
     refreshed = (await storage.threads_by_ids([thread.id]))[0]
     assert refreshed is not None
     assert (refreshed.comment_count, refreshed.top_level_count) == (5, 1)
+
+
+async def stored_rows(storage: SQLStorage) -> int:
+    """Rows in every table there is, whatever tables there are."""
+    if isinstance(storage, SQLiteStorage):
+        catalog = "SELECT name FROM sqlite_schema WHERE type = 'table'"
+    else:
+        catalog = (
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+    tables = [row[0] for row in await storage._read(catalog)]
+    return sum([(await storage._read(f"SELECT COUNT(*) FROM {t}"))[0][0] for t in tables])
+
+
+async def stored_bytes(storage: SQLStorage, key: tuple[int, int]) -> int:
+    """Bytes that rows take: on SQLite every record of every table and index (its `dbstat`
+    table); on PostgreSQL, whose updated rows may change their size by a few bytes of
+    headers, the row of the comment `key` alone."""
+    if isinstance(storage, SQLiteStorage):
+        rows = await storage._read("SELECT SUM(payload) FROM dbstat WHERE pagetype = 'leaf'")
+    else:
+        sql = "SELECT pg_column_size(c.*) FROM comments c WHERE c.thread_id = ? AND c.id = ?"
+        rows = await storage._read(sql, key)
+    return int(rows[0][0])
+
+
+async def test_a_reply_takes_the_same_room_at_any_depth(storage: Storage) -> None:
+    """What a reply stores does not grow with its depth: one new row of the same size at
+    depth 3 as at depth 60, so a chain of replies grows linearly, not quadratically. Counted
+    in rows, bytes and statements, never in time."""
+    assert isinstance(storage, SQLStorage)
+    now = datetime.now(UTC)
+    writer = await storage.upsert_user("host:writer", "Writer", None)
+    thread = await storage.create_thread("deep", "Deep", None, now)
+    [parent] = await storage.insert_comments(thread.id, [new_comment("Root", now)])
+    whole = isinstance(storage, SQLiteStorage)  # the whole database's bytes, or one row's
+    costs: list[tuple[int, int, int]] = []  # (rows, bytes, statements) of each reply
+    for depth in range(1, 61):
+        rows, size = await stored_rows(storage), await stored_bytes(storage, (thread.id, parent))
+        before = storage.statements
+        added = await storage.add_comment(
+            ThreadRef(id=thread.id),
+            replace(new_comment("A reply.", now, parent_id=parent), author_id=writer.id),
+            Actor(writer.id),
+            parent_thread_id=thread.id,
+        )
+        statements = storage.statements - before
+        parent = added.comment.id
+        written = await stored_bytes(storage, (thread.id, parent)) - (size if whole else 0)
+        costs.append((await stored_rows(storage) - rows, written, statements))
+        assert (added.comment.depth, len(added.ancestor_ids)) == (depth, depth)
+    # The first replies differ by a byte or two: SQLite stores the counts 0 and 1 in no
+    # bytes at all, and the first reply records its author among the thread's writers.
+    assert set(costs[2:]) == {costs[2]}, costs
+    assert costs[2][0] == 1, "a reply adds exactly one row"
 
 
 async def test_a_reply_to_another_thread_is_refused_and_nothing_is_kept(storage: Storage) -> None:
@@ -160,7 +221,10 @@ async def test_concurrent_postgresql_version_checks_share_a_statement(
             await storage.migrate()
             now = datetime.now(UTC)
             threads = [await storage.create_thread(f"t{n}", "T", None, now) for n in range(8)]
-            await storage.add_comment(ThreadRef(id=threads[0].id), new_comment("moves it", now))
+            user = await storage.upsert_user("host:writer", "Writer", None)
+            await storage.add_comment(
+                ThreadRef(id=threads[0].id), new_comment("moves it", now), Actor(user.id)
+            )
             versions = await storage.thread_versions([t.id for t in threads])
             assert versions[threads[0].id] > versions[threads[1].id]  # the write is seen
 

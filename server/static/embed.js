@@ -675,7 +675,7 @@ ol { list-style: none; margin: 0; padding: 0; }
           send: async (body) => {
             const input = thread
               ? { threadId: thread.id, body }
-              : { threadKey: this.key, threadTitle: this.title(), body };
+              : { threadKey: this.key, threadTitle: this.title(), threadUrl: this.page(), body };
             const [comment, refused] = await mutate(ADD, input, this.token);
             if (refused) return refused;
             if (!thread || this.focused) {
@@ -709,6 +709,17 @@ ol { list-style: none; margin: 0; padding: 0; }
 
     title() {
       return this.host.getAttribute("data-threadql-title") || document.title || this.key;
+    }
+
+    page() {
+      const link = document.querySelector('link[rel="canonical"]');
+      try {
+        const url = new URL(this.host.getAttribute("data-threadql-url") || (link || location).href);
+        url.hash = "";
+        return /^https?:$/.test(url.protocol) ? url.href : null;
+      } catch (error) {
+        return null;
+      }
     }
 
     renderComment(node, rel) {
@@ -873,7 +884,8 @@ ol { list-style: none; margin: 0; padding: 0; }
         ? button({ onclick: () => this.remove(entry) }, "Delete")
         : null;
       const locked = this.thread && this.thread.locked;
-      return h("div", { class: "actions" }, entry.like, locked ? null : reply, edit, remove);
+      entry.like.disabled = !!locked;
+      return h("div", { class: "actions" }, entry.like, ...(locked ? [] : [reply, edit, remove]));
     }
 
     renderLike(entry) {
