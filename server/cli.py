@@ -12,6 +12,7 @@ import uvicorn
 
 from db import exchange, open_storage
 from db.exchange import native
+from db.exchange.core import counted
 from schema import schema
 from server import auth, collector
 from server.app import create_app
@@ -159,7 +160,10 @@ def export_comments(settings: Settings, args: argparse.Namespace) -> None:
     except exchange.ExchangeError as error:
         sys.exit(f"threadql: export: {error}")
     sys.stdout.flush()
-    print(f"threadql: exported {comments} comments in {threads} threads", file=sys.stderr)
+    print(
+        f"threadql: exported {counted(comments, 'comment')} in {counted(threads, 'thread')}",
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

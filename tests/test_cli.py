@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from db import open_storage
+from db.demo import load_demo
 from schema import schema
 from server import auth
 from tests.live import THREADQL, free_port
@@ -54,6 +57,25 @@ def test_a_bad_setting_stops_with_its_name(tmp_path: Path) -> None:
     result = run(["serve"], {"THREADQL_PORT": "eighty"})
     assert result.returncode == 2
     assert "THREADQL_PORT" in result.stderr
+
+
+async def _with_demo_thread(database_url: str) -> None:
+    storage = open_storage(database_url)
+    await storage.open()
+    try:
+        await storage.migrate()
+        await load_demo(storage)
+    finally:
+        await storage.close()
+
+
+def test_export_counts_what_it_wrote_in_words(tmp_path: Path) -> None:
+    env = {"THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db"}
+    asyncio.run(_with_demo_thread(env["THREADQL_DATABASE_URL"]))
+    exported = run(["export", "--thread-key", "demo"], env)
+    assert exported.returncode == 0, exported.stderr
+    assert len(json.loads(exported.stdout)["threads"]) == 1
+    assert exported.stderr == "threadql: exported 28 comments in 1 thread\n"
 
 
 def test_token_mints_what_the_server_accepts(tmp_path: Path) -> None:
