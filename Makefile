@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make serve PORT=8080` listens on another port than THREADQL_PORT's (8000 by default).
 serve: $(STAMP)
-	$(BIN)/threadql serve
+	$(BIN)/threadql serve $(if $(PORT),--port $(PORT))
 
 test: lint
 	$(BIN)/python -m pytest
