@@ -32,6 +32,7 @@ from tests.services import unavailable
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from playwright.async_api import Route as BrowserRoute
     from starlette.requests import Request
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -606,3 +607,32 @@ async def test_a_site_of_another_origin_embeds_the_thread(
         await expect(like).to_have_attribute("aria-pressed", "true")
         await expect(like.locator(".n")).to_have_text("5")
         tab.assert_clean()
+
+
+async def test_graphiql_runs_a_query_with_no_network_but_the_server(
+    server: live.LiveServer, browser: Browser
+) -> None:
+    """Every request to anything but threadql fails, as on a machine with no network."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    outside: list[str] = []
+
+    async def only_the_server(route: BrowserRoute) -> None:
+        if route.request.url.startswith(server.url + "/"):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_the_server)
+    tab = Tab(await context.new_page())
+    page = tab.page
+    await page.goto(server.url + "/graphql")
+    editor = page.get_by_role("region", name="Query Editor")
+    await expect(editor).to_contain_text('thread(key: "demo")')  # the page's example query
+    await page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+    result = page.get_by_role("region", name="Result Window")
+    await expect(result).to_contain_text('"commentCount": 28')
+    await page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    await expect(page.locator(".graphiql-explorer-root")).to_contain_text("thread")
+    assert outside == []
+    tab.assert_clean()  # no policy violation either
