@@ -2,6 +2,8 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# GraphiQL's files, fetched from the npm registry and checked against server/graphiql.py.
+GRAPHIQL := $(VENV)/share/threadql/graphiql/.installed-stamp
 
 .PHONY: serve test lint bench schema clean
 
@@ -11,10 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-serve: $(STAMP)
-	$(BIN)/threadql serve
+$(GRAPHIQL): $(STAMP) server/graphiql.py
+	$(BIN)/python -m server.graphiql
+	touch $(GRAPHIQL)
 
-test: lint
+# `make serve PORT=8080` listens on another port than THREADQL_PORT's (8000 by default).
+serve: $(STAMP) $(GRAPHIQL)
+	$(BIN)/threadql serve $(if $(PORT),--port $(PORT))
+
+test: lint $(GRAPHIQL)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -14,7 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from db import open_storage
 from db.demo import load_demo
 from schema import QueryLimits, build_schema
-from server import collector
+from server import collector, graphiql
 from server.auth import Authenticator, secret_for
 from server.avatars import avatar
 from server.broker import Broker, MemoryBroker
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             *page_routes(settings, secret),
+            graphiql.route(),
         ],
         middleware=[Middleware(GraphQLCORS)],
         lifespan=lifespan,

@@ -102,16 +102,25 @@ def bearer(header: str | None) -> str | None:
     return token.strip()
 
 
+def kept_secret(data_dir: Path) -> str | None:
+    """The secret kept in the data folder, if one was generated there."""
+    path = data_dir / SECRET_FILE
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
 def secret_for(configured: str | None, data_dir: Path) -> str:
     """The configured secret, or one generated once and kept in the data folder."""
     if configured:
         return configured
+    kept = kept_secret(data_dir)
+    if kept is not None:
+        return kept
+    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-    return path.read_text(encoding="utf-8").strip()
+    path.touch(mode=0o600)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret, encoding="utf-8")
+    return secret
 
 
 class Authenticator:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import uvicorn
 
 from db import exchange, open_storage
 from db.exchange import native
+from db.exchange.core import counted
 from schema import schema
 from server import auth, collector
 from server.app import create_app
 from server.logs import configure as configure_logs
-from server.settings import Settings, SettingsError
+from server.settings import PREFIX, Settings, SettingsError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,13 +56,17 @@ def workers_refusal(settings: Settings, workers: int) -> str | None:
 def serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     host, port = host or settings.host, port or settings.port
     configure_logs(settings.logs)
-    print(f"threadql: GraphiQL: http://{host}:{port}/graphql", flush=True)
+    print(
+        f"threadql: the demo page: http://{host}:{port}/\n"
+        f"threadql: GraphiQL: http://{host}:{port}/graphql",
+        flush=True,
+    )
     if not settings.jwt_secret:
         secret = auth.secret_for(None, Path(settings.data_dir))
         token = auth.mint(secret, sub="demo-reader", name="Demo Reader")
         print(
             f"threadql: no THREADQL_JWT_SECRET set: tokens are signed with the secret kept in"
-            f" {Path(settings.data_dir) / auth.SECRET_FILE}.\n"
+            f" {secret_path(settings.data_dir)}.\n"
             "threadql: to post as Demo Reader, paste these headers into GraphiQL:\n"
             f'{{"Authorization": "Bearer {token}"}}',
             flush=True,
@@ -86,8 +93,27 @@ def migrate(settings: Settings) -> None:
     print("\n".join(f"applied {name}" for name in applied) or "the database is up to date")
 
 
+def secret_path(data_dir: str) -> Path:
+    """Where `serve` keeps the secret it generates when none is configured."""
+    return Path(data_dir).absolute() / auth.SECRET_FILE
+
+
 def token(settings: Settings, args: argparse.Namespace) -> None:
-    secret = auth.secret_for(settings.jwt_secret, Path(settings.data_dir))
+    """Signs with the secret `serve` would use from this folder, and says which; it never
+    makes one up, since a server elsewhere would refuse what it signed."""
+    if settings.jwt_secret:
+        secret, source = settings.jwt_secret, f"{PREFIX}JWT_SECRET"
+    else:
+        kept = auth.kept_secret(Path(settings.data_dir))
+        if kept is None:
+            sys.exit(
+                f"threadql: token: no {PREFIX}JWT_SECRET is set and no secret is kept in"
+                f" {secret_path(settings.data_dir)}, where `threadql serve` keeps the secret it"
+                " generates. Run `threadql token` in the folder the server runs in, or set"
+                f" {PREFIX}DATA_DIR (or {PREFIX}JWT_SECRET) as the server has it."
+            )
+        secret, source = kept, f"the secret kept in {secret_path(settings.data_dir)}"
+    print(f"threadql: signed with {source}", file=sys.stderr)
     print(
         auth.mint(
             secret,
@@ -159,41 +185,136 @@ def export_comments(settings: Settings, args: argparse.Namespace) -> None:
     except exchange.ExchangeError as error:
         sys.exit(f"threadql: export: {error}")
     sys.stdout.flush()
-    print(f"threadql: exported {comments} comments in {threads} threads", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="threadql", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="migrate, load the demo thread, serve HTTP")
-    serve_parser.add_argument("--host")
-    serve_parser.add_argument("--port", type=int)
-    serve_parser.add_argument(
-        "--workers", type=int, default=1, help="processes to serve with (more than 1 needs Redis)"
+    print(
+        f"threadql: exported {counted(comments, 'comment')} in {counted(threads, 'thread')}",
+        file=sys.stderr,
     )
-    commands.add_parser("migrate", help="apply pending database migrations")
-    token_parser = commands.add_parser("token", help="print a signed token for local use")
+
+
+def _from_env(name: str) -> tuple[str, str]:
+    """A setting as `--help` shows it: its value (the environment's, else the default) and
+    where that value comes from."""
+    variable = PREFIX + name.upper()
+    value = os.environ.get(variable)
+    if value:
+        return value, f"from {variable}"
+    return str(getattr(Settings, name)), f"the default; {variable} sets another"
+
+
+def _database() -> str:
+    """The database the commands act on, read as they read it, without its password."""
+    url, source = _from_env("database_url")
+    if url.startswith("sqlite:///"):
+        return f"the SQLite file {Path(url.removeprefix('sqlite:///')).absolute()} ({source})"
+    parts = urlsplit(url)
+    if parts.password is not None:
+        url = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+    return f"{url} ({source})"
+
+
+def _default(name: str) -> str:
+    value, source = _from_env(name)
+    return f"(default: {value}, {source.removeprefix('the default; ')})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    database = _database()
+    parser = argparse.ArgumentParser(
+        prog="threadql",
+        description=f"{__doc__} Commands that read or write comments act on {database}.",
+        epilog="`threadql COMMAND --help` says what each command does and what it acts on.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = commands.add_parser(
+        "serve",
+        help="migrate, load the demo thread, serve HTTP",
+        description=(
+            f"Apply pending migrations to {database}, load the demo thread into it when it"
+            f" holds no threads ({PREFIX}DEMO), and serve GraphQL (HTTP and WebSocket),"
+            " GraphiQL and the demo page until stopped."
+        ),
+    )
+    serve_parser.add_argument("--host", help=f"the address to listen on {_default('host')}")
+    serve_parser.add_argument("--port", type=int, help=f"the port to listen on {_default('port')}")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=(
+            f"processes to serve with; more than 1 needs {PREFIX}BROKER_URL=redis://… (default: 1)"
+        ),
+    )
+    commands.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description=f"Apply pending migrations to {database}, and name each one applied.",
+    )
+    data_dir, data_dir_source = _from_env("data_dir")
+    token_parser = commands.add_parser(
+        "token",
+        help="print a signed token for local use",
+        description=(
+            "Print a token for `Authorization: Bearer …`, signed with"
+            f" {PREFIX}JWT_SECRET when it is set, else with the secret `threadql serve`"
+            f" generated into {secret_path(data_dir)} ({data_dir_source})."
+            " It touches no database."
+        ),
+    )
     token_parser.add_argument("--sub", required=True, help="the host site's id for the user")
     token_parser.add_argument("--name", required=True, help="the name shown beside comments")
-    token_parser.add_argument("--avatar", help="an http(s) URL of the user's picture")
-    token_parser.add_argument("--role", choices=auth.ROLES, help="moderator or admin")
     token_parser.add_argument(
-        "--expires", type=int, default=7 * 24 * 3600, help="seconds until it expires (a week)"
+        "--avatar", help="an http(s) URL of the user's picture (default: none, a drawn one)"
     )
-    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
-    export.add_argument("--output", "-o", help="write to this file instead of stdout")
+    token_parser.add_argument(
+        "--role", choices=auth.ROLES, help="moderator or admin (default: a plain user)"
+    )
+    token_parser.add_argument(
+        "--expires",
+        type=int,
+        default=7 * 24 * 3600,
+        help="seconds until it expires (default: 604800, a week)",
+    )
+    export = commands.add_parser(
+        "export-schema",
+        help="print the GraphQL schema (SDL)",
+        description="Print the GraphQL schema the server runs, in SDL. It touches no database.",
+    )
+    export.add_argument("--output", "-o", help="write to this file (default: standard output)")
     import_parser = commands.add_parser(
-        "import", help="import comments from Disqus, WordPress, Isso or a threadql export"
+        "import",
+        help="import comments from Disqus, WordPress, Isso or a threadql export",
+        description=(
+            f"Import the comments of an export file into {database}, migrating it first."
+            " Each thread is imported whole or not at all, and running the same import"
+            " again adds nothing; a summary says what was imported and what was skipped."
+        ),
     )
     import_parser.add_argument("format", choices=sorted(exchange.READERS))
     import_parser.add_argument("file", help="the export file (Isso: its database file)")
-    import_parser.add_argument("--thread-key", help="import only the thread with this key")
-    dump_parser = commands.add_parser(
-        "export", help="print every thread with its comments as threadql's JSON"
+    import_parser.add_argument(
+        "--thread-key", help="import only the thread with this key (default: every thread)"
     )
-    dump_parser.add_argument("--thread-key", help="export only the thread with this key")
+    dump_parser = commands.add_parser(
+        "export",
+        help="print every thread with its comments as threadql's JSON",
+        description=(
+            f"Print the threads of {database} with their comments as threadql's JSON, which"
+            " `threadql import json` reads back."
+        ),
+    )
+    dump_parser.add_argument(
+        "--thread-key", help="export only the thread with this key (default: every thread)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
+    if args.command is None:
+        parser.print_help()
+        return
     if args.command == "export-schema":
         export_schema(args.output)
         return

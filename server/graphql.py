@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 
 from db.sql import request_statements
 from resolvers.context import Context, app_limiter
+from server import graphiql
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, request_key
 from server.fanout import Fanout, FanoutHandler
@@ -95,11 +96,11 @@ _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
 
 
 def ide_headers(nonce: str) -> dict[str, str]:
-    """GraphiQL loads from unpkg; its own inline scripts carry the nonce; nothing frames it."""
-    cdn = "https://unpkg.com"
+    """GraphiQL loads its files from threadql (server/graphiql.py), its inline script and
+    style carry the nonce, its fonts are data: URLs, and nothing frames it."""
     policy = (
-        f"default-src 'none'; script-src 'nonce-{nonce}' {cdn}; style-src 'unsafe-inline' {cdn};"
-        f" font-src {cdn} data:; img-src 'self' data: {cdn}; connect-src 'self' ws: wss:;"
+        f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}';"
+        " font-src data:; img-src 'self' data:; connect-src 'self';"
         " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     return {
@@ -252,8 +253,10 @@ class GraphQLView(GraphQL[Context, None]):
         self.metrics = metrics
         self.fanout = Fanout(schema, settings.subscriber_queue, settings.max_tokens)
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
-        self._ide_html = _EXAMPLE_IN_PAGE.sub(
-            lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
+        self._ide_html = graphiql.local_page(
+            _EXAMPLE_IN_PAGE.sub(
+                lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
+            )
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -450,9 +453,13 @@ class GraphQLView(GraphQL[Context, None]):
         return sub_response
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        """GraphiQL, its inline scripts allowed by a nonce and nothing else of the page's own."""
+        """GraphiQL, its inline script and style allowed by a nonce, its files from threadql."""
+        refusal = graphiql.not_installed()
+        if refusal is not None:
+            return refusal
         nonce = secrets.token_urlsafe(16)
         html = self._ide_html.replace("<script>", f'<script nonce="{nonce}">')
+        html = html.replace("<style>", f'<style nonce="{nonce}">')
         return HTMLResponse(html, headers=ide_headers(nonce))
 
     def is_request_allowed(self, request: Any) -> bool:

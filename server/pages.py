@@ -23,6 +23,7 @@ from server import auth
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from starlette.requests import Request
     from starlette.routing import BaseRoute
@@ -47,7 +48,8 @@ _MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; char
 
 @dataclass(frozen=True, slots=True)
 class Asset:
-    """A file of server/static, read once, with its gzip form and a strong ETag."""
+    """A file served as it is (of server/static, or GraphiQL's), read once, with its gzip form
+    and a strong ETag."""
 
     body: bytes
     gzipped: bytes
@@ -56,7 +58,14 @@ class Asset:
 
     @classmethod
     def load(cls, name: str) -> Asset:
-        body = resources.files("server").joinpath("static", name).read_bytes()
+        return cls.of(resources.files("server").joinpath("static", name).read_bytes(), name)
+
+    @classmethod
+    def read(cls, path: Path) -> Asset:
+        return cls.of(path.read_bytes(), path.name)
+
+    @classmethod
+    def of(cls, body: bytes, name: str) -> Asset:
         digest = hashlib.sha256(body).hexdigest()[:20]
         media_type = _MEDIA_TYPES[name[name.rindex(".") :]]
         return cls(body, gzip.compress(body, mtime=0), media_type, f'"{digest}"')

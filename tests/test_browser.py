@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from tests.services import unavailable
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from playwright.async_api import Route as BrowserRoute
     from starlette.requests import Request
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,7 +47,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SECRET = "a browser test secret that is long enough for HS256"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "demo-page.png"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "docs" / "demo-page.png"
 CLIP = 280  # the embed's excerpt length
 SESSION_KEY = "threadql-demo-session"  # where the demo page keeps its sign-in
 
@@ -124,7 +127,15 @@ async def test_embed_js_is_small_typed_cached_and_revalidated(http: httpx.AsyncC
     assert "max-age=" in response.headers["cache-control"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
-    assert len(response.content) < 40 * 1024
+    zipped_size = int(
+        (await http.get("/embed.js", headers={"accept-encoding": "gzip"})).headers["content-length"]
+    )
+    for document in (ROOT / "README.md", ROOT / "docs" / "embed.md"):
+        text = " ".join(document.read_text(encoding="utf-8").split())
+        stated = re.search(r"plain JavaScript of about (\d+) kB \(about (\d+) kB gzipped\)", text)
+        assert stated, f"{document.name} states the embed's size"
+        assert round(len(response.content) / 1000) == int(stated[1]), document.name
+        assert round(zipped_size / 1000) == int(stated[2]), document.name
     assert b"innerHTML = node.bodyHtml" in response.content  # the only HTML it writes
 
     again = await http.get(
@@ -612,3 +623,82 @@ async def test_a_site_of_another_origin_embeds_the_thread(
         await expect(like).to_have_attribute("aria-pressed", "true")
         await expect(like.locator(".n")).to_have_text("5")
         tab.assert_clean()
+
+
+async def test_graphiql_runs_a_query_with_no_network_but_the_server(
+    server: live.LiveServer, browser: Browser
+) -> None:
+    """Every request to anything but threadql fails, as on a machine with no network."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    outside: list[str] = []
+
+    async def only_the_server(route: BrowserRoute) -> None:
+        if route.request.url.startswith(server.url + "/"):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_the_server)
+    tab = Tab(await context.new_page())
+    page = tab.page
+    await page.goto(server.url + "/graphql")
+    editor = page.get_by_role("region", name="Query Editor")
+    await expect(editor).to_contain_text('thread(key: "demo")')  # the page's example query
+    await page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+    result = page.get_by_role("region", name="Result Window")
+    await expect(result).to_contain_text('"commentCount": 28')
+    await page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    await expect(page.locator(".graphiql-explorer-root")).to_contain_text("thread")
+    assert outside == []
+    tab.assert_clean()  # no policy violation either
+
+
+LIKE = """mutation ($input: CommentIdInput!) {
+  likeComment(input: $input) { comment { likeCount } errors { message } }
+}"""
+DELETE = """mutation ($input: CommentIdInput!) {
+  deleteComment(input: $input) { comment { state } errors { message } }
+}"""
+
+
+async def test_comments_held_behind_the_banner_keep_up_with_replies_likes_and_deletions(
+    server: live.LiveServer, browser: Browser
+) -> None:
+    tab = await open_tab(browser, server.url + "/")
+    page = tab.page
+    heading = page.get_by_role("heading", name=re.compile(r"^\d+ Comments$"))
+    await expect(heading).to_have_text("28 Comments")
+    await until(lambda: server.app.state.broker.subscriber_count() == 2)
+    writer = auth.mint(SECRET, sub="writer", name="Wren Writer")
+    reader = auth.mint(SECRET, sub="reader", name="Rhea Reader")
+
+    async def add(token: str, body: str, parent: str | None = None) -> str:
+        where = {"parentId": parent} if parent else {"threadKey": "demo"}
+        data = await graphql(server, ADD, {"input": {**where, "body": body}}, token)
+        comment_id: str = data["addComment"]["comment"]["id"]
+        return comment_id
+
+    held = await add(writer, "Held behind the banner for now.")
+    banner = page.get_by_role("button", name=re.compile(r"new comments?$"))
+    await expect(banner).to_have_text("1 new comment")
+    # While it is held: a reply to it, a like, and another comment that comes and goes.
+    await add(reader, "A reply that came while it was held.", parent=held)
+    await expect(heading).to_have_text("30 Comments")
+    await graphql(server, LIKE, {"input": {"commentId": held}}, reader)
+    gone = await add(writer, "Posted and deleted while held.")
+    await expect(banner).to_have_text("2 new comments")
+    await graphql(server, DELETE, {"input": {"commentId": gone}}, writer)
+    await expect(banner).to_have_text("1 new comment")
+    await expect(heading).to_have_text("30 Comments")
+
+    await banner.click()
+    shown = page.locator("li.comment").filter(has=card(page, "Wren Writer", "Held behind"))
+    await expect(shown.locator("ol.replies")).to_contain_text(
+        "A reply that came while it was held."
+    )
+    await expect(card(page, "Wren Writer", "Held behind").locator(".n")).to_have_text("1")
+    await expect(page.get_by_text("Posted and deleted while held.")).to_have_count(0)
+    await expect(banner).to_be_hidden()
+    await expect(heading).to_have_text("30 Comments")
+    tab.assert_clean()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import pytest
 
+from server import graphiql
 from server.avatars import avatar_svg, initials
 from server.graphql import EXAMPLE_QUERY
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
@@ -22,6 +26,39 @@ async def test_graphiql_opens_with_a_demo_query(client: httpx.AsyncClient) -> No
     assert "GraphiQL" in response.text
     assert 'thread(key: "demo")' in response.text
     assert "Welcome to GraphiQL" not in response.text
+
+
+async def test_graphiql_loads_only_threadql_files_under_a_policy_naming_no_other_origin(
+    client: httpx.AsyncClient,
+) -> None:
+    """Offline, GraphiQL must still load: every file its page asks for comes from threadql,
+    is the very file its `integrity` names, and the policy allows nothing else."""
+    page = (await client.get("/graphql", headers={"accept": "text/html"})).text
+    loads = re.findall(r'(?:src|href)="([^"]*)"(?:\s+integrity="([^"]*)")?', page)
+    assert {url for url, _ in loads if not url.startswith("data:")} == {
+        graphiql.PATH + path for path in graphiql.FILES
+    }
+    for url, integrity in loads:
+        if url.startswith("data:"):
+            continue
+        response = await client.get(url, headers={"accept-encoding": "identity"})
+        assert response.status_code == 200, url
+        assert response.headers["content-type"].startswith(("text/javascript", "text/css"))
+        algorithm, _, digest = integrity.partition("-")
+        assert (
+            base64.b64encode(hashlib.new(algorithm, response.content).digest()).decode() == digest
+        )
+    assert (await client.get(graphiql.PATH + "graphiql@3.8.3/package.json")).status_code == 404
+
+    policy = (await client.get("/graphql", headers={"accept": "text/html"})).headers[
+        "content-security-policy"
+    ]
+    sources = [source for part in policy.split(";") for source in part.split()[1:]]
+    assert sources, policy
+    for source in sources:
+        assert source in {"'self'", "'none'", "data:"} or re.fullmatch(r"'nonce-[\w-]+'", source), (
+            source
+        )
 
 
 async def test_the_ide_example_query_runs(client: httpx.AsyncClient) -> None:

@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 from schema import schema
+from schema.mutation import UserErrorCode
 from schema.types import VIEWER_FIELDS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_committed_schema_matches_the_code() -> None:
@@ -42,3 +44,10 @@ def test_every_field_named_for_the_viewer_is_known_to_the_live_fan_out() -> None
     named = set(re.findall(r"^\s+(viewer\w*)[(:]", schema.as_str(), re.MULTILINE))
     assert named, "the pattern finds the viewer's fields"
     assert named <= VIEWER_FIELDS, named - VIEWER_FIELDS
+
+
+def test_the_readme_lists_every_user_error_code() -> None:
+    """The README's list of the codes a mutation's refusal carries is the schema's enum."""
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    [listed] = re.findall(r"with `code` one of (.*?), and nothing is written", readme)
+    assert re.findall(r"`(\w+)`", listed) == [code.value for code in UserErrorCode]

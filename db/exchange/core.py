@@ -33,25 +33,26 @@ class Summary:
 
     def lines(self) -> list[str]:
         lines = [
-            f"imported {_n(self.comments, 'comment')} in {_n(self.threads, 'thread')}"
+            f"imported {counted(self.comments, 'comment')} in {counted(self.threads, 'thread')}"
             f" ({self.threads_created} new, {self.threads_extended} added to),"
-            f" {_n(self.users, 'new user')}",
+            f" {counted(self.users, 'new user')}",
         ]
         if self.already or self.threads_unchanged:
             lines.append(
-                f"already imported: {_n(self.already, 'comment')},"
-                f" {_n(self.threads_unchanged, 'thread')} with nothing new"
+                f"already imported: {counted(self.already, 'comment')},"
+                f" {counted(self.threads_unchanged, 'thread')} with nothing new"
             )
         if self.orphans:
             lines.append(f"replies to a missing comment, imported at the top level: {self.orphans}")
         for what, counts in (("comment", self.skipped), ("thread", self.skipped_threads)):
             if counts:
                 reasons = "; ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
-                lines.append(f"skipped {_n(counts.total(), what)} ({reasons})")
+                lines.append(f"skipped {counted(counts.total(), what)} ({reasons})")
         return lines
 
 
-def _n(count: int, noun: str) -> str:
+def counted(count: int, noun: str) -> str:
+    """`1 thread`, `2 threads`: a count with its noun in the right number."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

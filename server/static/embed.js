@@ -457,7 +457,9 @@ ol { list-style: none; margin: 0; padding: 0; }
 
     appendPage(connection) {
       for (const node of connection.nodes) {
-        if (!this.comments.has(node.id)) this.list.append(this.renderComment(node, 0));
+        const known = this.comments.get(node.id);
+        if (!known) this.list.append(this.renderComment(node, 0));
+        else if (this.release(known.li)) this.list.append(known.li);
       }
       this.cursor = connection.pageInfo.endCursor;
       this.more.hidden = !connection.pageInfo.hasNextPage;
@@ -529,15 +531,19 @@ ol { list-style: none; margin: 0; padding: 0; }
       );
     }
 
+    // A new top-level comment is drawn at once but held off the list behind the banner: as a
+    // comment like any other, it takes replies, likes, edits and deletions while it waits.
     arrived(node) {
-      if (this.comments.has(node.id) || this.pending.some((p) => p.id === node.id)) return;
+      if (this.comments.has(node.id)) return;
       if (!node.parent) {
         this.counts(node.id);
-        this.pending.push(node);
+        const li = this.renderComment(node, 0);
+        li.classList.add("fresh");
+        this.pending.push(li);
         this.renderBanner();
       } else if (this.comments.has(node.parent.id)) {
         const li = this.place(node);
-        if (li)
+        if (li && li.isConnected)
           this.status.textContent = `New reply from ${node.author ? node.author.name : "someone"}`;
       } else {
         this.counts(node.id); // beneath a comment not shown here: only the total changes
@@ -567,23 +573,32 @@ ol { list-style: none; margin: 0; padding: 0; }
     showNew() {
       if (this.stale || this.focused) return this.load();
       const arrived = this.pending.splice(0);
-      let first = null;
-      for (const node of arrived) first = this.prepend(node);
+      for (const li of arrived) this.list.prepend(li);
+      this.tick();
       this.renderBanner();
-      if (first) first.querySelector(".card").focus();
+      if (arrived.length) arrived[arrived.length - 1].querySelector(".card").focus();
       this.status.textContent = `${plural(arrived.length, "new comment", "new comments")} shown`;
     }
 
+    // The reader's own comment, at the top of the list (out of the held ones if it is there).
     prepend(node) {
-      this.pending = this.pending.filter((p) => p.id !== node.id);
-      this.renderBanner();
       this.counts(node.id);
       const known = this.comments.get(node.id);
-      if (known) return known.li;
-      const li = this.renderComment(node, 0);
+      if (known && !this.release(known.li)) return known.li;
+      const li = known ? known.li : this.renderComment(node, 0);
       li.classList.add("fresh");
       this.list.prepend(li);
       return li;
+    }
+
+    // Takes a comment out of those held behind the banner; whether it was held.
+    release(li) {
+      const held = this.pending.includes(li);
+      if (held) {
+        this.pending = this.pending.filter((p) => p !== li);
+        this.renderBanner();
+      }
+      return held;
     }
 
     // A reply under its parent, when the parent is on the page; null when it sits too deep.
@@ -620,6 +635,7 @@ ol { list-style: none; margin: 0; padding: 0; }
       // A placeholder with nothing visible beneath it leaves the listing, as on the server.
       if (node.state !== "VISIBLE" && node.descendantCount === 0) {
         entry.li.remove();
+        this.release(entry.li);
         this.comments.delete(node.id);
         return;
       }
