@@ -38,10 +38,22 @@ def unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
-def request_id(execution_context: ExecutionContext | None) -> str | None:
-    context = execution_context.context if execution_context else None
+def request_id(context: object) -> str | None:
+    """The id of the request whose `info.context` is `context`, for the log and the client."""
     request = getattr(context, "request", None)
     return getattr(getattr(request, "state", None), "request_id", None)
+
+
+def masked(error: GraphQLError, request: str | None) -> GraphQLError:
+    """ "Unexpected error." and the request's id in place of an error of ours."""
+    return GraphQLError(
+        "Unexpected error.",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request},
+    )
 
 
 class MaskUnexpectedErrors(MaskErrors):
@@ -51,17 +63,8 @@ class MaskUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=unexpected)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return GraphQLError(
-            "Unexpected error.",
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={
-                "code": "INTERNAL_SERVER_ERROR",
-                "requestId": request_id(self.execution_context),
-            },
-        )
+        context = self.execution_context.context if self.execution_context else None
+        return masked(error, request_id(context))
 
 
 class Schema(strawberry.Schema):
@@ -79,7 +82,7 @@ class Schema(strawberry.Schema):
         `InvalidOperationTypeError` here whoever asks; `subscribe` serves it."""
         allowed = set(OperationType if allowed_operation_types is None else allowed_operation_types)
         allowed.discard(OperationType.SUBSCRIPTION)
-        return await super().execute(
+        result = await super().execute(
             query,
             variable_values,
             context_value,
@@ -88,6 +91,11 @@ class Schema(strawberry.Schema):
             allowed,
             operation_extensions,
         )
+        # An extension that raised ends the operation outside the extensions, masking's too.
+        if result.errors and any(map(unexpected, result.errors)):
+            request = request_id(context_value)
+            result.errors = [masked(e, request) if unexpected(e) else e for e in result.errors]
+        return result
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -97,7 +105,7 @@ class Schema(strawberry.Schema):
             if unexpected(error):
                 log.error(
                     "request %s failed at %s: %s",
-                    request_id(execution_context),
+                    request_id(execution_context.context if execution_context else None),
                     ".".join(map(str, error.path or [])),
                     error.message,
                     exc_info=error.original_error,

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from contextlib import suppress
 from typing import TYPE_CHECKING, TypeVar
 
-from graphql import GraphQLError, parse, validate
+from graphql import GraphQLError, parse, specified_rules, validate
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -73,16 +73,27 @@ class Documents:
         key = (text, execution.validation_rules)
         errors = self._errors.get(key)
         if errors is None:
-            errors = self._too_long(text) or validate(
-                execution.schema._schema,
-                document,
-                (*key[1], *STRAWBERRY_RULES),
-                hide_suggestions=self.hide_suggestions,
+            # The limits' rules measure a valid document only: Strawberry's depth rule, for
+            # one, raises on a spread of a fragment that does not exist.
+            standard = tuple(rule for rule in key[1] if rule in specified_rules)
+            limits = tuple(rule for rule in key[1] if rule not in specified_rules)
+            errors = (
+                self._too_long(text)
+                or self._validate(execution, document, (*standard, *STRAWBERRY_RULES))
+                or self._validate(execution, document, limits)
             )
             self._keep(self._errors, key, errors)
         else:
             self._errors.move_to_end(key)
         return list(errors)
+
+    def _validate(
+        self, execution: ExecutionContext, document: DocumentNode, rules: Rules
+    ) -> list[GraphQLError]:
+        if not rules:
+            return []
+        schema = execution.schema._schema
+        return validate(schema, document, rules, hide_suggestions=self.hide_suggestions)
 
     def _too_long(self, text: str) -> list[GraphQLError]:
         """Parsing a longer document costs little: the token limit stops it early."""

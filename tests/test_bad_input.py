@@ -7,10 +7,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from strawberry.extensions import SchemaExtension
 
 from resolvers import ids
+from schema import build_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import httpx
 
     from tests.conftest import GraphQLClient
@@ -239,3 +243,38 @@ async def test_other_methods_and_unacceptable_media(client: httpx.AsyncClient) -
         "/graphql", json={"query": "{ viewer { id } }"}, headers={"accept": "text/csv"}
     )
     assert csv.status_code == 406
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("{ ...Frag }", "Frag"),
+        ('{ thread(key: "demo") { ...F } }', "F"),
+        ('{ a: thread(key: "demo") { id } ...X }', "X"),
+        ('{ thread(key: "demo") { comments { nodes { ...N } } } }', "N"),
+    ],
+)
+async def test_a_spread_of_a_missing_fragment_is_a_validation_error(
+    client: httpx.AsyncClient, query: str, fragment: str
+) -> None:
+    """The limits' rules measure valid documents only: graphql-core's own error answers."""
+    response = await client.post("/graphql", json={"query": query})
+    body = response.json()
+    assert "data" not in body
+    assert [e["message"] for e in body["errors"]] == [f"Unknown fragment '{fragment}'."]
+
+
+class Failing(SchemaExtension):
+    def on_validate(self) -> Iterator[None]:
+        raise RuntimeError("internal detail: /srv/threadql/secret.py line 12")
+        yield  # pragma: no cover
+
+
+async def test_an_error_of_ours_before_execution_is_masked() -> None:
+    schema = build_schema()
+    schema.extensions = (*schema.extensions, Failing)
+    result = await schema.execute('{ thread(key: "demo") { id } }')
+    assert result.errors is not None
+    assert [(e.message, (e.extensions or {}).get("code")) for e in result.errors] == [
+        ("Unexpected error.", "INTERNAL_SERVER_ERROR")
+    ]
