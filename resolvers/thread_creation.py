@@ -34,14 +34,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def origin_of(url: str) -> str | None:
     """`scheme://host[:port]` of an http(s) address, lower case and without a default
-    port; None for anything else."""
+    port; None for anything else. Browsers read a backslash as a slash and go to the host
+    before an `@`, where Python reads the host after it: neither is an address here."""
+    if "\\" in url:
+        return None
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
         return None
     host = parts.hostname.lower()
     if ":" in host:  # IPv6
