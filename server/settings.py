@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 PREFIX = "THREADQL_"
+MIN_SECRET_BYTES = 32  # RFC 7518: an HS256 key is at least as long as the hash, 256 bits
 ENVIRONMENTS = ("development", "production")
 LOG_FORMATS = ("json", "text")
 
@@ -179,6 +180,11 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}JWT_SECRET must be set in production: the secret the host site signs"
                 " its tokens with (only development generates one of its own)"
+            )
+        if self.env == "production" and len((self.jwt_secret or "").encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"{PREFIX}JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes in production:"
+                " HS256 needs a key as long as its hash (e.g. `openssl rand -hex 32`)"
             )
 
     @property

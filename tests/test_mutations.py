@@ -1163,3 +1163,11 @@ async def test_a_bad_token_names_the_bearer_scheme(api: Api) -> None:
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert "expired" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31])
+def test_production_refuses_a_short_secret(secret: str) -> None:
+    environ = {"THREADQL_ENV": "production", "THREADQL_JWT_SECRET": secret}
+    with pytest.raises(SettingsError, match="at least 32 bytes"):
+        Settings.from_env(environ)
+    assert Settings.from_env({**environ, "THREADQL_JWT_SECRET": "x" * 32}).jwt_secret == "x" * 32
