@@ -52,7 +52,9 @@ def sha256(document: str) -> str:
 
 def requested_hash(extension: object) -> str:
     """The hash of `extensions.persistedQuery`, in lower case."""
-    if not isinstance(extension, dict) or extension.get("version") != 1:
+    version = extension.get("version") if isinstance(extension, dict) else None
+    if not isinstance(extension, dict) or type(version) is not int or version != 1:
+        # The integer 1: JSON's `true` and `1.0` are equal to it in Python, not in the protocol.
         raise PersistedQueryError(400, "Unsupported persisted query version: send version 1")
     digest = extension.get("sha256Hash")
     if not isinstance(digest, str) or not _SHA256.fullmatch(digest.lower()):

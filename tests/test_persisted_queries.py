@@ -116,6 +116,8 @@ async def test_a_hash_that_is_not_the_documents_is_refused(http: httpx.AsyncClie
     "extension",
     [
         {"persistedQuery": {"version": 2, "sha256Hash": HASH}},
+        {"persistedQuery": {"version": 1.0, "sha256Hash": HASH}},
+        {"persistedQuery": {"version": True, "sha256Hash": HASH}},
         {"persistedQuery": {"sha256Hash": HASH}},
         {"persistedQuery": {"version": 1, "sha256Hash": "abc"}},
         {"persistedQuery": {"version": 1, "sha256Hash": 7}},
