@@ -33,6 +33,14 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+# Where a user's identity comes from: the host site's tokens, or the import that brought
+# them (its format's name). A token's `sub` names a user of this origin only.
+TOKEN = "token"  # noqa: S105 - the name of an origin, not a secret
+
+# A user as (origin, sub): unique, and the same in every database an export goes to.
+Identity = tuple[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class UserRow:
     id: int
@@ -40,6 +48,11 @@ class UserRow:
     name: str
     avatar_url: str | None
     role: str
+    origin: str = TOKEN
+
+    @property
+    def identity(self) -> Identity:
+        return (self.origin, self.sub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +160,17 @@ class NewComment:
 
 @dataclass(frozen=True, slots=True)
 class NewUser:
-    """A user an import brings along; one that exists already is left as it is."""
+    """A user an import brings along; one that exists already is left as it is. An import
+    grants no role: roles come from tokens."""
 
+    origin: str
     sub: str
     name: str
     avatar_url: str | None = None
-    role: str = "user"
+
+    @property
+    def identity(self) -> Identity:
+        return (self.origin, self.sub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +186,11 @@ class Revision:
 class ImportedComment:
     """A comment from elsewhere: its id there, and the comment it becomes here.
 
-    Users are named by `sub`, since the import creates them in the same transaction.
+    Users are named by identity, since the import creates them in the same transaction.
     """
 
     source_id: str
-    author_sub: str | None
+    author: Identity | None
     body: str
     body_html: str
     body_text: str
@@ -182,10 +200,10 @@ class ImportedComment:
     parent_id: int | None = None  # a stored comment
     parent_index: int | None = None  # an earlier item of the same thread
     like_count: int = 0
-    liked_by: tuple[str, ...] = ()
+    liked_by: tuple[Identity, ...] = ()
     revisions: tuple[Revision, ...] = ()
     removed_reason: str | None = None
-    moderated_by: str | None = None
+    moderated_by: Identity | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from db import migrations
 from db.rows import (
+    TOKEN,
     AddedComment,
     CommentOrder,
     CommentRow,
@@ -40,10 +41,18 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from datetime import timedelta
 
-    from db.rows import Actor, ImportedComment, ImportedThread, NewUser, PageRequest, ThreadRef
+    from db.rows import (
+        Actor,
+        Identity,
+        ImportedComment,
+        ImportedThread,
+        NewUser,
+        PageRequest,
+        ThreadRef,
+    )
 
 
-_USER_COLUMNS = "u.id, u.sub, u.name, u.avatar_url, u.role"
+_USER_COLUMNS = "u.id, u.sub, u.name, u.avatar_url, u.role, u.origin"
 _THREAD_COLUMNS = (
     "t.id, t.key, t.title, t.url, t.created_at, t.locked, t.comment_count, t.top_level_count,"
     " t.version"
@@ -81,12 +90,12 @@ _AFTER = {
 def _user(row: Sequence[Any], at: int = 0) -> UserRow | None:
     if row[at] is None:
         return None
-    return UserRow(row[at], row[at + 1], row[at + 2], row[at + 3], row[at + 4])
+    return UserRow(row[at], row[at + 1], row[at + 2], row[at + 3], row[at + 4], row[at + 5])
 
 
-def _new_comment(item: ImportedComment, users: dict[str, int]) -> NewComment:
+def _new_comment(item: ImportedComment, users: dict[Identity, int]) -> NewComment:
     return NewComment(
-        author_id=users[item.author_sub] if item.author_sub else None,
+        author_id=users[item.author] if item.author else None,
         body=item.body,
         body_html=item.body_html,
         body_text=item.body_text,
@@ -446,14 +455,16 @@ class SQLStorage(ABC):
     ) -> UserRow:
         now = self._time(datetime.now(UTC))
         async with self._transaction():
-            before = await self._write("SELECT name, avatar_url FROM users WHERE sub = ?", (sub,))
+            before = await self._write(
+                "SELECT name, avatar_url FROM users WHERE origin = ? AND sub = ?", (TOKEN, sub)
+            )
             rows = await self._write(
-                "INSERT INTO users (sub, name, avatar_url, role, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sub) DO UPDATE SET"
+                "INSERT INTO users (origin, sub, name, avatar_url, role, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, sub) DO UPDATE SET"
                 " name = excluded.name, avatar_url = excluded.avatar_url, role = excluded.role,"
                 " updated_at = excluded.updated_at"
-                " RETURNING id, sub, name, avatar_url, role",
-                (sub, name, avatar_url, role, now, now),
+                " RETURNING id, sub, name, avatar_url, role, origin",
+                (TOKEN, sub, name, avatar_url, role, now, now),
             )
             if before and tuple(before[0]) != (name, avatar_url):
                 await self._bump_author_threads(int(rows[0][0]))
@@ -825,7 +836,11 @@ class SQLStorage(ABC):
         return ImportResult(thread_id, created, new_users, ids)
 
     async def _import_history(
-        self, thread_id: int, thread: ImportedThread, ids: Sequence[int], users: dict[str, int]
+        self,
+        thread_id: int,
+        thread: ImportedThread,
+        ids: Sequence[int],
+        users: dict[Identity, int],
     ) -> None:
         """What the imported comments went through: edits, likes, hiding; and their ids."""
         pairs = list(zip(thread.comments, ids, strict=True))
@@ -841,7 +856,7 @@ class SQLStorage(ABC):
                 revisions,
             )
         now = self._time(datetime.now(UTC))
-        likes = [(thread_id, cid, users[sub], now) for item, cid in pairs for sub in item.liked_by]
+        likes = [(thread_id, cid, users[u], now) for item, cid in pairs for u in item.liked_by]
         if likes:
             await self._write_many(
                 "INSERT INTO likes (thread_id, comment_id, user_id, created_at)"
@@ -872,22 +887,28 @@ class SQLStorage(ABC):
         await self._lock_thread(thread_id)
         return thread_id, False
 
-    async def _import_users(self, users: Sequence[NewUser]) -> tuple[dict[str, int], int]:
-        """Ids by sub, and how many users are new: a user who exists keeps name and role."""
+    async def _import_users(self, users: Sequence[NewUser]) -> tuple[dict[Identity, int], int]:
+        """Ids by identity, and how many users are new: a user who exists keeps name, avatar
+        and role."""
         now = self._time(datetime.now(UTC))
         new = 0
+        subs: dict[str, set[str]] = defaultdict(set)  # origin -> subs
         for user in users:
             rows = await self._write(
-                "INSERT INTO users (sub, name, avatar_url, role, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sub) DO NOTHING RETURNING id",
-                (user.sub, user.name, user.avatar_url, user.role, now, now),
+                "INSERT INTO users (origin, sub, name, avatar_url, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (origin, sub) DO NOTHING RETURNING id",
+                (user.origin, user.sub, user.name, user.avatar_url, now, now),
             )
             new += len(rows)
-        ids: dict[str, int] = {}
-        for chunk in self._chunks(sorted({user.sub for user in users})):
-            where, params = self._in("sub", chunk, "text")
-            rows = await self._write(f"SELECT sub, id FROM users WHERE {where}", params)
-            ids.update((row[0], int(row[1])) for row in rows)
+            subs[user.origin].add(user.sub)
+        ids: dict[Identity, int] = {}
+        for origin in sorted(subs):
+            for chunk in self._chunks(sorted(subs[origin])):
+                where, params = self._in("sub", chunk, "text")
+                rows = await self._write(
+                    f"SELECT sub, id FROM users WHERE origin = ? AND {where}", [origin, *params]
+                )
+                ids.update(((origin, row[0]), int(row[1])) for row in rows)
         return ids, new
 
     async def thread_dump(self, thread_id: int) -> ThreadDump | None:
@@ -919,7 +940,7 @@ class SQLStorage(ABC):
                 )
             comments = [self._comment(row) for row in rows]
             users = {c.author.id: c.author for c in comments if c.author is not None}
-            moderation = {row[0]: (row[19], row[20]) for row in rows if row[19] or row[20]}
+            moderation = {row[0]: (row[20], row[21]) for row in rows if row[20] or row[21]}
             named = {m for m, _ in moderation.values() if m} | {
                 u for ids in likes.values() for u in ids
             }

@@ -1,27 +1,26 @@
-"""Checks of what a client sends to a mutation, before anything is written."""
+"""Checks of what a client sends to a mutation, before anything is written.
+
+The rules for text live in db.rules, where imports hold to them too.
+"""
 
 from __future__ import annotations
 
-from db.render import CONTROL
+from db.rules import MAX_KEY, MAX_REASON, MAX_TITLE, MAX_URL, body, text
 from db.storage import InvalidInput
 from resolvers import ids, thread_creation
 from resolvers.errors import BadUserInput
 
-MAX_KEY, MAX_TITLE, MAX_REASON, MAX_URL = 255, 300, 1_000, 2_048
-
-
-def text(value: str, field: str, max_length: int, *, multiline: bool = False) -> str:
-    """Trimmed text without control characters, 1 to `max_length` characters long."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not value:
-        raise InvalidInput(f"`{field}` must not be empty", field)
-    if not multiline and "\n" in value:
-        raise InvalidInput(f"`{field}` must be one line", field)
-    if CONTROL.search(value):
-        raise InvalidInput(f"`{field}` must not contain control characters", field)
-    if len(value) > max_length:
-        raise InvalidInput(f"`{field}` must be at most {max_length} characters long", field)
-    return value
+__all__ = [
+    "MAX_KEY",
+    "MAX_REASON",
+    "MAX_TITLE",
+    "MAX_URL",
+    "body",
+    "comment_key",
+    "text",
+    "thread_id",
+    "url",
+]
 
 
 def url(value: str, field: str) -> str:
@@ -30,10 +29,6 @@ def url(value: str, field: str) -> str:
     if thread_creation.origin_of(value) is None or any(c.isspace() for c in value):
         raise InvalidInput(f"`{field}` must be an http or https address", field)
     return value
-
-
-def body(value: str, max_length: int) -> str:
-    return text(value, "body", max_length, multiline=True)
 
 
 def thread_id(global_id: str, field: str = "threadId") -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from db.render import CONTROL, one_line
+from db.rules import MAX_NAME, MAX_SUB, web_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 ALGORITHM = "HS256"
 ROLES = ("moderator", "admin")
 SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
-MAX_SUB, MAX_NAME, MAX_URL = 255, 100, 2048
 
 
 class Unauthenticated(Exception):
@@ -60,12 +60,7 @@ def decode(token: str, secret: str) -> Claims:
     except jwt.InvalidTokenError as error:
         raise Unauthenticated(f"the token is not valid: {error}") from error
     avatar = claims.get("avatar")
-    if avatar is not None and not (
-        isinstance(avatar, str)
-        and avatar.startswith(("https://", "http://"))
-        and len(avatar) <= MAX_URL
-        and not CONTROL.search(avatar)
-    ):
+    if avatar is not None and not (isinstance(avatar, str) and web_url(avatar)):
         raise Unauthenticated("the token's `avatar` claim must be an http(s) URL")
     role = claims.get("role", "user")
     if role not in ("user", *ROLES):

@@ -134,6 +134,14 @@ def export_schema(output: str | None) -> None:
         sys.stdout.write(text)
 
 
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds, for argparse."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
 def _progress(format_name: str) -> Callable[[exchange.Summary], None] | None:
     """A line on the terminal that each imported thread rewrites; none when piped."""
     if not sys.stderr.isatty():
@@ -153,7 +161,12 @@ async def _import(settings: Settings, args: argparse.Namespace) -> exchange.Summ
     try:
         await storage.migrate()
         return await exchange.import_file(
-            storage, args.format, Path(args.file), args.thread_key, _progress(args.format)
+            storage,
+            args.format,
+            Path(args.file),
+            key=args.thread_key,
+            progress=_progress(args.format),
+            limits=exchange.Limits(settings.max_body_length, args.timeout),
         )
     finally:
         await storage.close()
@@ -162,6 +175,10 @@ async def _import(settings: Settings, args: argparse.Namespace) -> exchange.Summ
 def import_comments(settings: Settings, args: argparse.Namespace) -> None:
     try:
         summary = asyncio.run(_import(settings, args))
+    except exchange.TimedOut as error:
+        if error.summary is not None:
+            print("\n".join(error.summary.lines()), flush=True)
+        sys.exit(f"threadql: import: {error} (--timeout {args.timeout:g})")
     except (exchange.ExchangeError, OSError) as error:
         sys.exit(f"threadql: import: {error}")
     finally:
@@ -293,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     import_parser.add_argument("file", help="the export file (Isso: its database file)")
     import_parser.add_argument(
         "--thread-key", help="import only the thread with this key (default: every thread)"
+    )
+    import_parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=exchange.Limits().timeout,
+        help="seconds the import may take; then it stops, keeping the threads it wrote"
+        " (default: %(default)g)",
     )
     dump_parser = commands.add_parser(
         "export",

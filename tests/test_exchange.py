@@ -6,7 +6,7 @@ import io
 import json
 import sqlite3
 from collections import Counter
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,17 +15,30 @@ import pytest
 
 from db import open_storage
 from db.demo import load_demo
-from db.exchange import ExchangeError, Summary, disqus, import_file, jsonstream, native
+from db.exchange import (
+    ExchangeError,
+    Limits,
+    Summary,
+    TimedOut,
+    disqus,
+    import_file,
+    jsonstream,
+    native,
+)
 from db.exchange.markup import html_to_markdown
 from db.exchange.plan import plan_thread
-from db.exchange.source import SourceComment, SourceThread, guest
+from db.exchange.source import Deadline, SourceComment, SourceThread, guest
 from db.render import render_html, render_text
 from db.rows import Actor, CommentOrder, CommentState, NewComment, PageRequest, ThreadRef
 from db.sql import SQLStorage
+from resolvers import ids
 from server import cli
+from server.auth import mint
 from tests.conftest import new_comment, postgres_schema
+from tests.services import SECRET
 from tests.test_cli import run
 from tests.test_counts import recount, stored_comments
+from tests.test_mutations import MUTATIONS, running
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -178,13 +191,16 @@ async def test_disqus_export_with_every_messy_case(storage: Storage) -> None:
     # Authors: accounts by username, guests by name, nobody as Anonymous.
     assert c["2001"].author is not None
     assert c["2003"].author is not None
-    assert (c["2001"].author.sub, c["2001"].author.name) == (
-        "import:disqus:user:janedoe",
+    assert (c["2001"].author.identity, c["2001"].author.name) == (
+        ("disqus", "user:janedoe"),
         "Jane Doe",
     )
-    assert c["2003"].author.sub == "import:disqus:guest:bob guest"
+    assert c["2003"].author.identity == ("disqus", "guest:bob guest")
     assert c["2010"].author is not None
-    assert (c["2010"].author.sub, c["2010"].author.name) == ("import:disqus:anonymous", "Anonymous")
+    assert (c["2010"].author.identity, c["2010"].author.name) == (
+        ("disqus", "anonymous"),
+        "Anonymous",
+    )
     [knees] = (await by_source(storage, HIPS, "disqus")).values()
     assert knees.author == c["2001"].author, "one user across threads, named as first seen"
     # HTML bodies become Markdown; their HTML is db.render's.
@@ -312,8 +328,11 @@ async def test_wordpress_export_with_every_messy_case(storage: Storage) -> None:
     # Registered users by id, guests by name.
     assert c["101"].author is not None
     assert c["102"].author is not None
-    assert (c["101"].author.sub, c["101"].author.name) == ("import:wordpress:user:1", "Alice Admin")
-    assert c["102"].author.sub == "import:wordpress:guest:bob"
+    assert (c["101"].author.identity, c["101"].author.name) == (
+        ("wordpress", "user:1"),
+        "Alice Admin",
+    )
+    assert c["102"].author.identity == ("wordpress", "guest:bob")
     # WordPress's line breaks are the author's.
     assert c["101"].body == (
         "Welcome, everyone!\n\nSecond paragraph, with **bold** words\nand a line break."
@@ -359,7 +378,7 @@ async def test_isso_database_with_every_messy_case(storage: Storage, tmp_path: P
     assert c["2"].edited_at == datetime(2023, 11, 14, 22, 28, 20, 500_000, tzinfo=UTC)
     assert (c["3"].state, c["4"].parent_id) == (CommentState.DELETED, c["3"].id)
     assert c["4"].author is not None
-    assert c["4"].author.sub == "import:isso:anonymous"
+    assert c["4"].author.identity == ("isso", "anonymous")
     assert (c["6"].parent_id, c["6"].depth) == (None, 0)
     [first] = (await by_source(storage, UNTITLED, "isso")).values()
     assert first.author == c["1"].author, "the same name, trimmed, is the same guest"
@@ -493,10 +512,10 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_threads(
     [edited] = [c for c in demo["comments"] if c["revisions"]]
     assert (edited["revisions"][0]["body"], edited["likedBy"]) == (
         "First draft",
-        ["host:fan", "host:mod"],
+        ["token:host:fan", "token:host:mod"],
     )
     [removed] = [c for c in demo["comments"] if c["state"] == "REMOVED"]
-    assert (removed["removedReason"], removed["moderatedBy"]) == ("off-topic", "host:mod")
+    assert (removed["removedReason"], removed["moderatedBy"]) == ("off-topic", "token:host:mod")
     path = tmp_path / "dump.json"
     path.write_bytes(exported)
 
@@ -535,7 +554,7 @@ async def test_a_dump_is_read_however_it_is_laid_out(
     path = tmp_path / "pretty.json"
     path.write_text(json.dumps(json.loads(exported), indent=2, sort_keys=True), "utf-8")
     monkeypatch.setattr(jsonstream, "_CHUNK", 7)
-    [read] = native.read(path, Counter())
+    [read] = native.read(path, Counter(), Deadline(60))
     assert (read.key, len(read.comments), read.native) == ("demo", 28, True)
 
 
@@ -544,7 +563,7 @@ async def test_a_dump_is_read_however_it_is_laid_out(
     [
         ('{"threads": []}', "not a threadql export"),
         ('{"format": "threadql", "version": 9, "threads": []}', "version 9"),
-        ('{"format": "threadql", "threads": [{"title": "no key"}]}', "not as an export"),
+        ('{"format": "threadql", "threads": [' + "[" * 100_000, "nested too deeply"),
         ('{"format": "threadql", "threads": [', "not valid JSON"),
     ],
 )
@@ -552,7 +571,7 @@ def test_a_file_that_is_not_a_dump_is_refused(tmp_path: Path, text: str, message
     path = tmp_path / "bad.json"
     path.write_text(text, "utf-8")
     with pytest.raises(ExchangeError, match=message):
-        list(native.read(path, Counter()))
+        list(native.read(path, Counter(), Deadline(60)))
 
 
 # -- reading safely ----------------------------------------------------------------------------
@@ -569,7 +588,308 @@ def test_xml_with_entities_is_refused(tmp_path: Path, doctype: str) -> None:
     path = tmp_path / "evil.xml"
     path.write_text(f'<?xml version="1.0"?>{doctype}<disqus><thread/></disqus>', "utf-8")
     with pytest.raises(ExchangeError, match="not well-formed"):
-        list(disqus.read(path, Counter()))
+        list(disqus.read(path, Counter(), Deadline(60)))
+
+
+# -- identities ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sub", ["import:disqus:user:janedoe", "user:janedoe"])
+async def test_no_token_speaks_for_an_imported_author(
+    database_url: str, tmp_path: Path, sub: str
+) -> None:
+    """Whatever its sub (the id an import once gave Jane, or her id at Disqus), a token is a
+    user of the host site's own: a new one, who cannot edit, delete or rename Jane."""
+    async with running(database_url, tmp_path) as api:
+        await import_file(api.storage, "disqus", DISQUS)
+        jane = (await by_source(api.storage, PSOAS, "disqus"))["2001"]
+        assert jane.author is not None
+        comment_id = ids.encode("Comment", jane.thread_id, jane.id)
+        bearer = f"Bearer {mint(SECRET, sub=sub, name='Mallory')}"
+
+        viewer = await api.post("{ viewer { id name } }", authorization=bearer)
+        assert viewer["data"]["viewer"]["name"] == "Mallory"
+        assert viewer["data"]["viewer"]["id"] != ids.encode("User", jane.author.id)
+        for name, fields in (
+            ("deleteComment", {}),
+            ("editComment", {"body": "Mine now"}),
+        ):
+            variables = {"input": {"commentId": comment_id, **fields}}
+            payload = (await api.post(MUTATIONS[name], variables, authorization=bearer))["data"]
+            assert [e["code"] for e in payload[name]["errors"]] == ["FORBIDDEN"], payload
+
+        found = await api.comment(comment_id)
+        assert (found["state"], found["author"]["name"]) == ("VISIBLE", "Jane Doe")
+        [row] = await api.storage.users_by_ids([jane.author.id])
+        assert row == jane.author, "the imported author is as the import left her"
+
+
+# -- data from elsewhere, held to the API's rules ------------------------------------------------
+
+
+def dump_user(sub: str, name: str = "Fan", **fields: Any) -> dict[str, Any]:
+    return {"origin": "token", "sub": sub, "name": name, "avatarUrl": None, **fields}
+
+
+def dump_comment(number: int, **fields: Any) -> dict[str, Any]:
+    """A comment of a dump as `threadql export` writes it, but for `fields`."""
+    return {
+        "id": number,
+        "parent": None,
+        "author": None,
+        "state": "VISIBLE",
+        "createdAt": "2024-01-01T12:00:00.000000Z",
+        "editedAt": None,
+        "body": f"comment {number}",
+        "likeCount": 0,
+        "likedBy": [],
+        "revisions": [],
+        "removedReason": None,
+        "moderatedBy": None,
+        **fields,
+    }
+
+
+def dump_thread(*comments: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {
+        "key": "elsewhere",
+        "title": "From elsewhere",
+        "url": None,
+        "createdAt": "2024-01-01T00:00:00.000000Z",
+        "locked": False,
+        "commentCount": len(comments),
+        "users": [],
+        "comments": list(comments),
+        **fields,
+    }
+
+
+async def import_dump(
+    storage: Storage, folder: Path, *threads: dict[str, Any], version: int = native.VERSION
+) -> Summary:
+    path = folder / "elsewhere.json"
+    document = {"format": native.FORMAT, "version": version, "threads": list(threads)}
+    path.write_text(json.dumps(document), "utf-8")
+    return await import_file(storage, "json", path)
+
+
+async def test_every_listed_like_is_counted_so_its_liker_can_take_it_back(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """A count below its listed likes would go below zero on an unlike; one above them keeps
+    likes the source counted without saying whose."""
+    fan = "token:host:fan"
+    summary = await import_dump(
+        storage,
+        tmp_path,
+        dump_thread(
+            dump_comment(1, likeCount=0, likedBy=[fan, fan, "token:host:unlisted"]),
+            dump_comment(2, likeCount=5, likedBy=[fan]),
+            users=[dump_user("host:fan")],
+        ),
+    )
+    assert (summary.comments, summary.skipped) == (2, Counter())
+    c = await by_source(storage, "elsewhere", "json")
+    assert (c["1"].like_count, c["2"].like_count) == (1, 5)
+
+    liker = Actor((await storage.upsert_user("host:fan", "Fan", None)).id)
+    unliked = await storage.set_like((c["1"].thread_id, c["1"].id), liker, False)
+    assert unliked.like_count == 0
+    assert (await storage.set_like((c["2"].thread_id, c["2"].id), liker, False)).like_count == 4
+
+
+async def test_imported_users_have_names_and_avatars_as_tokens_carry_them_and_no_role(
+    storage: Storage, tmp_path: Path
+) -> None:
+    users = [
+        dump_user("host:x", "  Ex\u0000ample\n  Person  ", avatarUrl="javascript:alert(1)"),
+        dump_user("host:long", "n" * 100_000, avatarUrl="https://img.example/" + "a" * 3000),
+        dump_user("host:admin", "Ad Min", avatarUrl="https://img.example/a.png", role="admin"),
+    ]
+    comments = [dump_comment(n, author=f"token:{user['sub']}") for n, user in enumerate(users, 1)]
+    await import_dump(storage, tmp_path, dump_thread(*comments, users=users))
+    legacy = dump_thread(
+        dump_comment(1, author="host:old-admin"),
+        key="legacy",
+        users=[{"sub": "host:old-admin", "name": "Old", "avatarUrl": None, "role": "admin"}],
+    )
+    await import_dump(storage, tmp_path, legacy, version=1)
+
+    assert isinstance(storage, SQLStorage)
+    rows = await storage._read("SELECT sub, name, avatar_url, role FROM users ORDER BY id")
+    assert [tuple(row) for row in rows] == [
+        ("host:x", "Example Person", None, "user"),
+        ("host:long", "n" * 100, None, "user"),
+        ("host:admin", "Ad Min", "https://img.example/a.png", "user"),
+        ("host:old-admin", "Old", None, "user"),
+    ]
+
+
+async def test_a_key_longer_than_the_api_takes_skips_its_thread(
+    storage: Storage, tmp_path: Path
+) -> None:
+    summary = await import_dump(storage, tmp_path, dump_thread(dump_comment(1), key="k" * 100_000))
+    assert summary.skipped_threads == Counter({"`key` must be at most 255 characters long": 1})
+    assert summary.skipped == Counter({"in a skipped thread": 1})
+    assert await storage.thread_total() == 0
+
+
+async def test_a_title_and_a_page_address_are_held_to_the_apis_limits(
+    storage: Storage, tmp_path: Path
+) -> None:
+    long_title = dump_thread(dump_comment(1), title="t" * 100_000, url="javascript:alert(1)")
+    await import_dump(storage, tmp_path, long_title)
+    found = await thread(storage, "elsewhere")
+    assert (found.title, found.url) == ("t" * 300, None)
+
+
+def revision(body: str) -> dict[str, Any]:
+    return {
+        "body": body,
+        "writtenAt": "2024-01-01T12:00:00.000000Z",
+        "replacedAt": "2024-01-01T12:01:00.000000Z",
+    }
+
+
+async def test_bodies_are_held_to_the_apis_limits(storage: Storage, tmp_path: Path) -> None:
+    """Control characters go, as from a client; a body longer than a client may send is
+    skipped, since cutting it would say what its author did not."""
+    summary = await import_dump(
+        storage,
+        tmp_path,
+        dump_thread(
+            dump_comment(1, body="Fine\u0000 \u0007text\ud800\r\nsecond line"),
+            dump_comment(2, body="b" * 10_001),
+            dump_comment(3, body="c", revisions=[revision("r" * 10_001)]),
+        ),
+    )
+    assert summary.skipped == Counter({"body longer than 10000 characters": 2})
+    [first] = (await by_source(storage, "elsewhere", "json")).values()
+    assert first.body == "Fine text\nsecond line"
+
+
+# -- data that is not what its format says -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"createdAt": "0001-01-01T00:00:00+01:00"},
+        {"createdAt": "9999-12-31T23:59:59-14:00"},
+        {"editedAt": "0001-01-01T00:00:00+01:00"},
+        {"createdAt": 1704110400},
+    ],
+)
+async def test_a_date_with_no_time_in_utc_skips_its_comment(
+    storage: Storage, tmp_path: Path, change: dict[str, Any]
+) -> None:
+    reply = dump_comment(2, parent=1)
+    summary = await import_dump(storage, tmp_path, dump_thread(dump_comment(1, **change), reply))
+    assert (summary.comments, summary.orphans) == (1, 1)
+    assert summary.skipped == Counter({"unreadable date": 1})
+
+
+async def test_a_disqus_date_with_no_time_in_utc_skips_its_post(
+    storage: Storage, tmp_path: Path
+) -> None:
+    path = tmp_path / "disqus.xml"
+    path.write_text(
+        DISQUS.read_text("utf-8").replace("2024-03-01T07:15:00-02:00", "0001-01-01T00:00:00+01:00"),
+        "utf-8",
+    )
+    summary = await import_file(storage, "disqus", path)
+    assert summary.skipped["unreadable date"] == 2  # 2005, and 2011 as before
+
+
+@pytest.mark.parametrize("count", [1e20, 10**20, -1, "7", True, 2.0])
+async def test_a_like_count_that_is_no_count_skips_its_comment(
+    storage: Storage, tmp_path: Path, count: object
+) -> None:
+    summary = await import_dump(storage, tmp_path, dump_thread(dump_comment(1, likeCount=count)))
+    assert (summary.comments, summary.skipped) == (0, Counter({"unreadable like count": 1}))
+
+
+async def test_a_number_of_more_digits_than_python_reads_skips_its_comment(
+    storage: Storage, tmp_path: Path
+) -> None:
+    path = tmp_path / "digits.json"
+    document = {"format": native.FORMAT, "version": native.VERSION, "threads": [dump_thread()]}
+    text = json.dumps(document).replace('"comments": []', '"comments": [%s, %s]')
+    many = json.dumps(dump_comment(1)).replace('"likeCount": 0', '"likeCount": ' + "9" * 5000)
+    path.write_text(text % (many, json.dumps(dump_comment(2))), "utf-8")
+    summary = await import_file(storage, "json", path)
+    assert (summary.comments, summary.skipped) == (1, Counter({"unreadable like count": 1}))
+
+
+@pytest.mark.parametrize("body", [42, None, ["a"], {"text": "a"}])
+async def test_a_body_that_is_not_text_skips_its_comment(
+    storage: Storage, tmp_path: Path, body: object
+) -> None:
+    summary = await import_dump(
+        storage, tmp_path, dump_thread(dump_comment(1, body=body), dump_comment(2))
+    )
+    assert (summary.comments, summary.skipped) == (1, Counter({"unreadable body": 1}))
+
+
+@pytest.mark.parametrize("key", [{"page": "a"}, ["a"], 7, None])
+async def test_a_key_that_is_not_text_skips_its_thread(
+    storage: Storage, tmp_path: Path, key: object
+) -> None:
+    summary = await import_dump(
+        storage, tmp_path, dump_thread(dump_comment(1), key=key), dump_thread(dump_comment(1))
+    )
+    assert summary.skipped_threads == Counter({"unreadable key": 1})
+    assert (summary.threads_created, summary.skipped["in a skipped thread"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("text", b"Lovely post.", "unreadable body"),
+        ("author", b"\xffHana", "unreadable author"),
+        ("likes", "many", "unreadable like count"),
+        ("likes", 1e20, "unreadable like count"),
+        ("created", "yesterday", "unreadable date"),
+    ],
+)
+async def test_an_isso_value_of_another_type_skips_its_comment(
+    storage: Storage, tmp_path: Path, column: str, value: object, reason: str
+) -> None:
+    """SQLite keeps any value in any column: Isso's first comment, a BLOB where text was."""
+    path = isso_database(tmp_path)
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute(f"UPDATE comments SET {column} = ? WHERE id = 1", (value,))
+    summary = await import_file(storage, "isso", path)
+    assert summary.skipped == Counter({reason: 1, "not approved, no replies": 1})
+    assert (summary.comments, summary.orphans) == (5, 2), "its reply, 2, is at the top level"
+
+
+def recursive_isso_database(folder: Path) -> Path:
+    """Isso's tables, but `comments` a view that counts for ever and never finds a row."""
+    path = folder / "endless.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.executescript(
+            """
+            CREATE TABLE threads (id INTEGER PRIMARY KEY, uri VARCHAR(256), title VARCHAR(256));
+            INSERT INTO threads VALUES (1, '/posts/endless/', 'Endless');
+            CREATE VIEW comments AS
+                WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)
+                SELECT 1 AS tid, x AS id, NULL AS parent, 0.0 AS created, NULL AS modified,
+                    1 AS mode, '' AS text, NULL AS author, 0 AS likes
+                FROM n WHERE x < 0;
+            """
+        )
+    return path
+
+
+async def test_a_read_that_never_ends_stops_at_the_time_bound(
+    storage: Storage, tmp_path: Path
+) -> None:
+    path = recursive_isso_database(tmp_path)
+    with pytest.raises(TimedOut, match="time bound") as stopped:
+        await import_file(storage, "isso", path, limits=Limits(timeout=0.5))
+    assert stopped.value.summary == Summary()
+    assert await storage.thread_total() == 0
 
 
 # -- the rules on their own ----------------------------------------------------------------------
@@ -602,7 +922,7 @@ def test_cycles_and_self_parents_become_top_level() -> None:
             comment("e", "d", 0),  # the oldest, but written after its parent
         ],
     )
-    plan = plan_thread(source, "test", {})
+    plan = plan_thread(source, "test", {}, 10_000)
     written = [c.source_id for c in plan.thread.comments]
     assert written == ["d", "e", "a", "b", "c"]
     parents = {c.source_id: c.parent_index for c in plan.thread.comments}
@@ -624,19 +944,19 @@ def test_placeholders_only_above_something_visible() -> None:
             comment("visible", "hidden-middle", 5),
         ],
     )
-    plan = plan_thread(source, "test", {"visible-before": 7})
-    states = {c.source_id: (c.state, c.author_sub, c.body) for c in plan.thread.comments}
+    plan = plan_thread(source, "test", {"visible-before": 7}, 10_000)
+    states = {c.source_id: (c.state, c.author, c.body) for c in plan.thread.comments}
     assert states == {
         "kept": (CommentState.DELETED, None, ""),
         "hidden-middle": (CommentState.DELETED, None, ""),
-        "visible": (CommentState.VISIBLE, "import:test:guest:visible", "comment visible"),
+        "visible": (CommentState.VISIBLE, ("test", "guest:visible"), "comment visible"),
     }
     assert plan.skipped == Counter({"deleted, no replies": 1, "spam, no replies": 1})
 
 
 def test_a_reply_to_an_earlier_import_names_the_stored_comment() -> None:
     source = SourceThread("k", "K", None, None, [comment("old", None, 1), comment("new", "old", 2)])
-    plan = plan_thread(source, "test", {"old": 41})
+    plan = plan_thread(source, "test", {"old": 41}, 10_000)
     [new] = plan.thread.comments
     assert (new.parent_id, new.parent_index, plan.already) == (41, None, 1)
 
@@ -694,6 +1014,47 @@ def test_the_command_line_end_to_end(tmp_path: Path) -> None:
     unknown = run(["export", "--thread-key", "nope"], site)
     assert (unknown.returncode, unknown.stdout) == (1, "")
     assert "no thread has the key 'nope'" in unknown.stderr
+
+
+def test_the_command_line_reports_bad_data_without_a_traceback(tmp_path: Path) -> None:
+    site = {"THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/site.db", "THREADQL_DEMO": "false"}
+    path = tmp_path / "bad.json"
+    bad = [
+        dump_comment(1, createdAt="0001-01-01T00:00:00+01:00"),
+        dump_comment(2, likeCount=1e20),
+        dump_comment(3, body=["not", "text"]),
+        dump_comment(4),
+    ]
+    threads = [dump_thread(*bad), dump_thread(dump_comment(1), key={"an": "object"})]
+    document = {"format": native.FORMAT, "version": native.VERSION, "threads": threads}
+    path.write_text(json.dumps(document), "utf-8")
+
+    imported = run(["import", "json", str(path)], site)
+
+    assert (imported.returncode, imported.stderr) == (0, "")
+    assert imported.stdout.splitlines() == [
+        "imported 1 comment in 1 thread (1 new, 0 added to), 1 new user",
+        "skipped 4 comments (in a skipped thread: 1; unreadable body: 1;"
+        " unreadable date: 1; unreadable like count: 1)",
+        "skipped 1 thread (unreadable key: 1)",
+    ]
+
+    isso = isso_database(tmp_path)
+    with closing(sqlite3.connect(isso)) as connection, connection:
+        connection.execute("UPDATE comments SET text = ? WHERE id = 7", (b"\xff",))
+    blob = run(["import", "isso", str(isso)], site)
+    assert (blob.returncode, blob.stderr) == (0, "")
+    assert "unreadable body: 1" in blob.stdout
+
+    endless = run(
+        ["import", "isso", str(recursive_isso_database(tmp_path)), "--timeout", "0.5"], site
+    )
+    assert endless.returncode == 1
+    assert endless.stdout == "imported 0 comments in 0 threads (0 new, 0 added to), 0 new users\n"
+    assert endless.stderr == (
+        "threadql: import: stopped after 0.5 s, the import's time bound: the threads imported"
+        " so far stay, and running it again adds the rest (--timeout 0.5)\n"
+    )
 
 
 class Terminal(io.StringIO):

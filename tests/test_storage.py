@@ -35,11 +35,56 @@ async def test_migrations_apply_once_and_are_recorded(database_url: str) -> None
             "0001_initial.sql",
             "0002_imports_and_authors.sql",
             "0003_comments_without_paths.sql",
+            "0004_user_origin.sql",
         ]
         assert await storage.pending_migrations() == names
         assert await storage.migrate() == names
         assert await storage.migrate() == []
         assert await storage.pending_migrations() == []
+    finally:
+        await storage.close()
+
+
+async def test_imported_users_move_out_of_the_tokens_reach(database_url: str) -> None:
+    """Imports once named their users `import:<format>:<id>` among the tokens' subs: the
+    migration gives them their own origin, keeping their ids and what names them."""
+    storage = open_storage(database_url)
+    assert isinstance(storage, SQLStorage)
+    await storage.open()
+    try:
+        for migration in migrations.load(storage.dialect)[:3]:
+            assert await storage._apply(migration)
+        now = storage._time(datetime.now(UTC))
+        subs = ["import:disqus:guest:bob", "host:alice", "import:token:x", "import:plain"]
+        async with storage._transaction():
+            for sub in subs:
+                await storage._write(
+                    "INSERT INTO users (sub, name, role, created_at, updated_at)"
+                    " VALUES (?, ?, 'moderator', ?, ?)",
+                    (sub, sub.upper(), now, now),
+                )
+        user_ids = [row[0] for row in await storage._read("SELECT id FROM users ORDER BY id")]
+        bob, alice = user_ids[0], user_ids[1]
+        thread = await storage.create_thread("t", "T", None, datetime.now(UTC))
+        comment = replace(new_comment("By Bob", datetime.now(UTC)), author_id=bob)
+        [comment_id] = await storage.insert_comments(thread.id, [comment])
+
+        assert await storage.migrate() == ["0004_user_origin.sql"]
+
+        rows = await storage._read("SELECT id, origin, sub, name, role FROM users ORDER BY id")
+        assert [tuple(row)[1:] for row in rows] == [
+            ("disqus", "guest:bob", "IMPORT:DISQUS:GUEST:BOB", "user"),
+            ("token", "host:alice", "HOST:ALICE", "moderator"),
+            ("token", "import:token:x", "IMPORT:TOKEN:X", "moderator"),
+            ("token", "import:plain", "IMPORT:PLAIN", "moderator"),
+        ]
+        [stored] = await storage.comments_by_ids([(thread.id, comment_id)])
+        assert stored is not None
+        assert stored.author is not None
+        assert (stored.author.id, stored.author.identity) == (bob, ("disqus", "guest:bob"))
+        signed_in = await storage.upsert_user("import:disqus:guest:bob", "Mallory", None)
+        assert signed_in.id not in (bob, alice), "the old sub now names a new token user"
+        assert (await storage.upsert_user("host:alice", "Alice", None)).id == alice
     finally:
         await storage.close()
 

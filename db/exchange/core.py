@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from db.exchange.plan import plan_thread
+from db.exchange.source import TimedOut
+from db.rules import MAX_KEY, text
+from db.storage import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from db.exchange.source import SourceThread
+    from db.exchange.source import Deadline, SourceThread
     from db.storage import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What an import holds to: the API's longest body, and a time bound on the whole run."""
+
+    max_body_length: int = 10_000
+    timeout: float = 3600.0  # seconds
 
 
 @dataclass(slots=True)
@@ -61,34 +73,59 @@ async def import_threads(
     source: str,
     threads: Iterable[SourceThread],
     *,
+    deadline: Deadline,
+    max_body_length: int,
     key: str | None = None,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     """Import every thread, or only the one whose key is `key`. A thread is written whole or
-    not at all; threads written before a failure stay, and running again adds the rest."""
+    not at all; threads written before a failure stay, and running again adds the rest.
+
+    Past the deadline the import stops (TimedOut): between threads, while a reader reads
+    (`threads` checks it), or by cancelling a thread's write, which rolls it back."""
     summary = Summary()
-    for thread in threads:
-        if key is None or thread.key == key:
-            await _import_thread(storage, source, thread, summary)
-            if progress is not None:
-                progress(summary)
+    try:
+        async with asyncio.timeout(deadline.remaining()):
+            for thread in threads:
+                deadline.check()
+                if key is None or thread.key == key:
+                    await _import_thread(storage, source, thread, summary, max_body_length)
+                    if progress is not None:
+                        progress(summary)
+    except TimedOut as error:
+        error.summary = summary
+        raise
+    except TimeoutError as error:
+        raise TimedOut(deadline.seconds, summary) from error
     return summary
 
 
+def _key_refusal(key: str) -> str:
+    """Why a thread cannot have this key, as the API would refuse it; "" when it can."""
+    if not key:
+        return "no page key"
+    try:
+        if text(key, "key", MAX_KEY) != key:
+            return "`key` has white space around it"
+    except InvalidInput as refused:
+        return refused.message
+    return ""
+
+
 async def _import_thread(
-    storage: Storage, source: str, thread: SourceThread, summary: Summary
+    storage: Storage, source: str, thread: SourceThread, summary: Summary, max_body_length: int
 ) -> None:
-    imported = await storage.imported_ids(thread.key, source) if thread.key else {}
-    skip = thread.skip or ("" if thread.key else "no page key")
+    skip = thread.skip or _key_refusal(thread.key)
+    imported = await storage.imported_ids(thread.key, source) if not skip else {}
     if thread.native and thread.comments and not imported and not skip:
         # A dump read back into the database it came from would double every comment.
         [existing] = await storage.threads_by_keys([thread.key])
         skip = "exists, and not from a dump" if existing is not None else ""
     if skip:
         summary.skipped_threads[skip] += 1
-        summary.skipped["in a skipped thread"] += len(thread.comments)
+        summary.skipped["in a skipped thread"] += len(thread.comments) + thread.skipped.total()
         return
-    plan = plan_thread(thread, source, imported)
+    plan = plan_thread(thread, source, imported, max_body_length)
     summary.skipped.update(plan.skipped)
     summary.orphans += plan.orphans
     summary.already += plan.already

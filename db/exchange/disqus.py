@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from xml.etree.ElementTree import Element
 
+    from db.exchange.source import Deadline
+
 SOURCE = "disqus"
 
 
@@ -91,12 +93,13 @@ def _post(element: Element, names: dict[str, str]) -> SourceComment | None:
     )
 
 
-def read(path: Path, skipped: Counter[str]) -> Iterator[SourceThread]:
+def read(path: Path, skipped: Counter[str], deadline: Deadline) -> Iterator[SourceThread]:
     threads: dict[str, _Thread] = {}
     aliases: dict[str, str] = {}  # any name of a thread -> its first name
     posts: dict[str, str] = {}  # any name of a post -> its first name
     references: Counter[str | None] = Counter()
     for element in records(path, 1):
+        deadline.check()
         kind, names = local(element.tag), _names(element)
         if kind == "thread" and names:
             threads[names[0]] = _thread(element)
@@ -111,6 +114,7 @@ def read(path: Path, skipped: Counter[str]) -> Iterator[SourceThread]:
     pending: dict[str, list[SourceComment]] = defaultdict(list)
     seen: Counter[str] = Counter()
     for element in records(path, 1):
+        deadline.check()
         if local(element.tag) != "post":
             continue
         thread_id = aliases.get(_ref(child(element, "thread")) or "", "")

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 16
 _WHITESPACE = " \t\r\n"
+_MAX_DIGITS = 100  # an integer longer is no count and no id: read as a float, never an int
+
+
+def _integer(text: str) -> int | float:
+    """Python refuses to read integers of more than 4,300 digits, and no database holds one
+    of more than 20: a longer one stays a number, but not an integer."""
+    return int(text) if len(text) <= _MAX_DIGITS else float(text)
 
 
 class _Reader:
@@ -25,7 +32,7 @@ class _Reader:
         self.buffer = ""
         self.at = 0
         self.ended = False
-        self.decoder = json.JSONDecoder()
+        self.decoder = json.JSONDecoder(parse_int=_integer)
 
     def _more(self, at_least: int = _CHUNK) -> bool:
         """Read on; False at the end of the file."""
@@ -65,6 +72,8 @@ class _Reader:
                     raise ExchangeError(f"not valid JSON: {error}") from error
                 wanted *= 2  # a long value is decoded O(log n) times, not once per chunk
                 continue
+            except RecursionError as error:  # arrays in arrays deeper than Python's stack
+                raise ExchangeError("values nested too deeply to read") from error
             if end < len(self.buffer) or self.ended or not self._more(wanted):
                 self.at = end
                 return value

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from db.exchange.source import guest
+from db.exchange.source import ANONYMOUS, guest
 from db.render import render_html, render_text
-from db.rows import CommentState, ImportedComment, ImportedThread
+from db.rows import CommentState, ImportedComment, ImportedThread, NewUser, Revision
+from db.rules import MAX_KEY, MAX_NAME, MAX_REASON, MAX_TITLE, clean_text, line, web_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from db.exchange.source import SourceComment, SourceThread
-    from db.rows import NewUser
+    from db.rows import Identity
 
 _FILE_ORDER = datetime(1970, 1, 1, tzinfo=UTC)  # the date every comment sorts by in a dump
 
@@ -34,15 +35,26 @@ class _Candidate:
     position: int  # in the file
     comment: SourceComment
     created_at: datetime
+    body: str  # as clean as the API would take it
+    revisions: tuple[Revision, ...]  # their bodies as clean
     hidden: str | None  # why it would be a placeholder: kept only above a visible reply
 
 
-def _hidden(comment: SourceComment) -> str | None:
+def _hidden(comment: SourceComment, body: str) -> str | None:
     if comment.hidden:
         return comment.hidden
-    if comment.state is CommentState.VISIBLE and not comment.body.strip():
+    if comment.state is CommentState.VISIBLE and not body:
         return "empty body"
     return None
+
+
+def _placeholder(comment: SourceComment, hidden: str | None) -> bool:
+    """Whether it goes in without author and body, if it goes in at all."""
+    return hidden is not None or comment.state is CommentState.DELETED
+
+
+def _readable_id(source_id: str) -> bool:
+    return len(source_id) <= MAX_KEY and source_id.isprintable()
 
 
 def _break_cycles(
@@ -67,22 +79,35 @@ def _break_cycles(
 
 
 def _candidates(
-    thread: SourceThread, imported: Mapping[str, int], skipped: Counter[str]
+    thread: SourceThread, imported: Mapping[str, int], skipped: Counter[str], max_body_length: int
 ) -> tuple[dict[str, _Candidate], int]:
-    """The comments that may go in, by id; and how many an earlier run imported."""
+    """The comments that may go in, by id; and how many an earlier run imported. A body
+    longer than the API takes is skipped: cut, it would say what its author did not."""
     candidates: dict[str, _Candidate] = {}
     seen: set[str] = set()
     already = 0
     for position, comment in enumerate(thread.comments):
+        body = clean_text(comment.body)
+        hidden = _hidden(comment, body)
+        revisions = tuple(
+            Revision(clean_text(r.body), r.written_at, r.replaced_at) for r in comment.revisions
+        )
         if comment.id in seen:
             skipped["duplicate id"] += 1
         elif comment.id in imported:
             already += 1
+        elif not _readable_id(comment.id):
+            skipped["unreadable id"] += 1
         elif comment.created_at is None:
             skipped["unreadable date"] += 1
+        elif not _placeholder(comment, hidden) and any(
+            len(text) > max_body_length for text in (body, *(r.body for r in revisions))
+        ):
+            skipped[f"body longer than {max_body_length} characters"] += 1
         else:
-            hidden = _hidden(comment)
-            candidates[comment.id] = _Candidate(position, comment, comment.created_at, hidden)
+            candidates[comment.id] = _Candidate(
+                position, comment, comment.created_at, body, revisions, hidden
+            )
         seen.add(comment.id)
     return candidates, already
 
@@ -121,10 +146,13 @@ def _places(
     return index
 
 
-def plan_thread(thread: SourceThread, source: str, imported: Mapping[str, int]) -> Plan:
-    """`imported`: ids of this thread's comments that an earlier run brought in, by source id."""
+def plan_thread(
+    thread: SourceThread, source: str, imported: Mapping[str, int], max_body_length: int
+) -> Plan:
+    """`imported`: ids of this thread's comments that an earlier run brought in, by source id.
+    The thread's key is checked before (its imported ids are read by it)."""
     skipped: Counter[str] = Counter(thread.skipped)
-    candidates, already = _candidates(thread, imported, skipped)
+    candidates, already = _candidates(thread, imported, skipped, max_body_length)
 
     def order(comment_id: str) -> tuple[datetime, int]:
         """Oldest first; a dump as it was written."""
@@ -143,7 +171,7 @@ def plan_thread(thread: SourceThread, source: str, imported: Mapping[str, int]) 
     kept = _kept(candidates, parents, skipped)
     index = _places(kept, parents, order)
 
-    users = _Users(source, thread.users)
+    users = _Users(source)
     comments = tuple(
         _imported(candidates[i], parents[i], index, imported, users)
         for i in sorted(index, key=index.__getitem__)
@@ -152,8 +180,8 @@ def plan_thread(thread: SourceThread, source: str, imported: Mapping[str, int]) 
     planned = ImportedThread(
         source=source,
         key=thread.key,
-        title=thread.title or thread.key,
-        url=thread.url,
+        title=line(thread.title, MAX_TITLE) or thread.key,
+        url=thread.url if thread.url and web_url(thread.url) else None,
         created_at=thread.created_at or min(dates, default=None) or datetime.now(UTC),
         locked=thread.locked,
         users=tuple(users.used.values()),
@@ -163,23 +191,20 @@ def plan_thread(thread: SourceThread, source: str, imported: Mapping[str, int]) 
 
 
 class _Users:
-    """The users an import names, each once: authors, and likers and moderators if known."""
+    """The users an import names, each once, as the first mention has them: authors, likers
+    and moderators. Names and avatars as a token may carry them; no role."""
 
-    def __init__(self, source: str, listed: list[NewUser]) -> None:
+    def __init__(self, source: str) -> None:
         self.source = source
-        self.listed = {user.sub: user for user in listed}
-        self.used: dict[str, NewUser] = {}
+        self.used: dict[Identity, NewUser] = {}
 
-    def author(self, user: NewUser | None) -> str:
+    def add(self, user: NewUser | None) -> Identity:
         user = user or guest(self.source, None)
-        self.used.setdefault(user.sub, user)
-        return user.sub
-
-    def listed_user(self, sub: str | None) -> str | None:
-        if sub is None or sub not in self.listed:
-            return None
-        self.used.setdefault(sub, self.listed[sub])
-        return sub
+        if user.identity not in self.used:
+            avatar = user.avatar_url if user.avatar_url and web_url(user.avatar_url) else None
+            name = line(user.name, MAX_NAME) or ANONYMOUS
+            self.used[user.identity] = NewUser(user.origin, user.sub, name, avatar)
+        return user.identity
 
 
 def _imported(
@@ -190,13 +215,15 @@ def _imported(
     users: _Users,
 ) -> ImportedComment:
     comment = candidate.comment
-    placeholder = candidate.hidden is not None or comment.state is CommentState.DELETED
-    body = "" if placeholder else comment.body
+    placeholder = _placeholder(comment, candidate.hidden)
+    body = "" if placeholder else candidate.body
     body_html = render_html(body)
-    likers = (users.listed_user(sub) for sub in comment.liked_by)
+    # Each like that is listed is counted: its liker can take it back.
+    likers = () if candidate.hidden else tuple(dict.fromkeys(map(users.add, comment.liked_by)))
+    reason = clean_text(comment.removed_reason or "")[:MAX_REASON].strip()
     return ImportedComment(
         source_id=comment.id,
-        author_sub=None if placeholder else users.author(comment.author),
+        author=None if placeholder else users.add(comment.author),
         body=body,
         body_html=body_html,
         body_text=render_text(body_html),
@@ -205,9 +232,9 @@ def _imported(
         edited_at=comment.edited_at,
         parent_id=imported[parent] if parent is not None and parent not in index else None,
         parent_index=index.get(parent) if parent is not None else None,
-        like_count=0 if candidate.hidden else comment.like_count,
-        liked_by=tuple(sub for sub in likers if sub is not None),
-        revisions=() if placeholder else comment.revisions,
-        removed_reason=comment.removed_reason,
-        moderated_by=users.listed_user(comment.moderated_by),
+        like_count=0 if candidate.hidden else max(comment.like_count, len(likers)),
+        liked_by=likers,
+        revisions=() if placeholder else candidate.revisions,
+        removed_reason=reason or None,
+        moderated_by=users.add(comment.moderated_by) if comment.moderated_by else None,
     )

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from xml.etree.ElementTree import Element
 
+    from db.exchange.source import Deadline
+
 SOURCE = "wordpress"
 _PUBLIC = {"publish", "inherit"}  # published posts, and attachments of published posts
 _APPROVED = {"1": None, "0": "not approved", "spam": "spam", "trash": "deleted"}
@@ -33,12 +35,20 @@ def _time(value: str) -> datetime | None:
         return None
 
 
+def _local(moment: datetime, offset: timedelta | None) -> datetime | None:
+    """A local time in UTC, by the site's offset from its post."""
+    try:
+        return utc(moment - (offset or timedelta()))
+    except OverflowError:
+        return None
+
+
 def _comment(element: Element, offset: timedelta | None) -> SourceComment:
     gmt, local_time = _time(text(element, "comment_date_gmt")), _time(text(element, "comment_date"))
     if gmt is not None:
         created = utc(gmt)
     elif local_time is not None:
-        created = utc(local_time - (offset or timedelta()))  # the site's offset, from its post
+        created = _local(local_time, offset)
     else:
         created = None
     name, user_id = text(element, "comment_author"), text(element, "comment_user_id")
@@ -80,7 +90,8 @@ def _item(item: Element) -> SourceThread:
     return thread
 
 
-def read(path: Path, skipped: Counter[str]) -> Iterator[SourceThread]:
+def read(path: Path, skipped: Counter[str], deadline: Deadline) -> Iterator[SourceThread]:
     for element in records(path, 2):  # rss > channel > item
+        deadline.check()
         if local(element.tag) == "item" and children(element, "comment"):
             yield _item(element)
