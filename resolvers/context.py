@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from db.rows import Actor
 from resolvers.loaders import Loaders
-from server.ratelimit import UNLIMITED
+from server.ratelimit import UNLIMITED, client_address
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -81,8 +81,7 @@ class Context:
         """Whom a rate limit counts: the signed-in user, else the client's address."""
         if self.viewer is not None:
             return f"user:{self.viewer.id}"
-        client = self.request.client
-        return f"address:{client.host if client else 'unknown'}"
+        return f"address:{client_address(self.request)}"
 
     def actor(self) -> Actor:
         """The signed-in user about to write; a top-level error for anonymous writes."""

@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from starlette.requests import HTTPConnection
+
 log = logging.getLogger(__name__)
 
 TIMEOUT = 1.0  # seconds to connect to Redis or for it to answer: a write waits on it
@@ -36,6 +38,14 @@ def _refused(bucket: str) -> None:
     observer = on_refusal.get()
     if observer is not None:
         observer(bucket)
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """Whom anonymous limits count: the peer's address as the server gives it, which uvicorn
+    takes from `X-Forwarded-For` only when the peer is a proxy it trusts
+    (`FORWARDED_ALLOW_IPS`)."""
+    client = connection.client
+    return client.host if client else "unknown"
 
 
 class RateLimiter(Protocol):
