@@ -32,6 +32,7 @@ from websockets.typing import Subprotocol
 from bench.delivery import raise_open_file_limit
 from bench.posting import Poster, comment_body, new_secret
 from bench.server import running_server
+from server.settings import Settings
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -203,8 +204,16 @@ def main() -> None:
     raise_open_file_limit()
     secret = new_secret()
     extra = dict(item.split("=", 1) for item in args.env)
+    defaults = Settings()
     with tempfile.TemporaryDirectory() as folder:
-        env = {"THREADQL_JWT_SECRET": secret, "THREADQL_DEMO": "true", **extra}
+        env = {
+            "THREADQL_JWT_SECRET": secret,
+            "THREADQL_DEMO": "true",
+            # The caps as shipped, not the bench's own: a flood is what they are for.
+            "THREADQL_MAX_CONNECTIONS_PER_ADDRESS": str(defaults.max_connections_per_address),
+            "THREADQL_MAX_SUBSCRIPTIONS_PER_ADDRESS": str(defaults.max_subscriptions_per_address),
+            **extra,
+        }
         database = f"sqlite:///{folder}/flood.db"
         with running_server(database, Path(folder) / "server.log", env) as server:
             asyncio.run(flood(server.base_url, server.pid, secret, args))

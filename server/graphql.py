@@ -24,13 +24,15 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from db.sql import request_statements
 from resolvers.context import Context
+from server.addresses import PerAddress
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, request_key
-from server.fanout import Fanout, FanoutHandler
+from server.fanout import Fanout
 from server.hits import REVALIDATE, CachedResponse, media_type, single_operation
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 from server.persisted import PersistedQueryError, not_supported
-from server.ratelimit import on_refusal
+from server.ratelimit import client_address, on_refusal
+from server.sockets import SocketHandler
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -85,6 +87,7 @@ fragment CommentFields on Comment {
 log = logging.getLogger("threadql.http")
 request_log = logging.getLogger("threadql.request")  # one line for each HTTP request
 BASE_URLS = 64  # sets of scheme, server, Host and root path whose base URL is remembered
+TOO_MANY_CONNECTIONS = 4429  # graphql-ws clients give up on it rather than retry at once
 _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
 
 
@@ -101,6 +104,15 @@ def ide_headers(nonce: str) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "no-referrer",
     }
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accepted only to be closed with a code the client reads: a refused handshake looks
+    like a network failure, which graphql-ws clients retry."""
+    offered = websocket.scope.get("subprotocols", [])
+    protocol = GRAPHQL_TRANSPORT_WS_PROTOCOL
+    await websocket.accept(protocol if protocol in offered else None)
+    await websocket.close(code, reason)
 
 
 def _too_large(limit: int) -> RequestRefused:
@@ -227,6 +239,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = persisted
         self.metrics = metrics
         self.fanout = Fanout(schema, settings.subscriber_queue, settings.max_tokens)
+        self.connections = PerAddress(settings.max_connections_per_address)
+        self.operations = PerAddress(settings.max_subscriptions_per_address)
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
         self._ide_html = _EXAMPLE_IN_PAGE.sub(
             lambda _: f"const EXAMPLE_QUERY = `{example}`;", self.graphql_ide_html, count=1
@@ -258,14 +272,20 @@ class GraphQLView(GraphQL[Context, None]):
             self._observe(request, status, time.perf_counter() - started, statements[0])
 
     async def _serve_websocket(self, websocket: WebSocket) -> None:
-        if self.metrics is None:
-            await self.run(websocket)
+        address = client_address(websocket)
+        if not self.connections.take(address):
+            cap = self.connections.cap
+            await _refuse(websocket, TOO_MANY_CONNECTIONS, f"at most {cap} connections per address")
             return
-        self.metrics.websockets.inc()
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.websockets.inc()
         try:
             await self.run(websocket)
         finally:
-            self.metrics.websockets.dec()
+            if metrics is not None:
+                metrics.websockets.dec()
+            self.connections.give_back(address)
 
     def _observe(self, request: Request, status: int, seconds: float, statements: int) -> None:
         """One log line and the metrics of a finished request."""
@@ -486,7 +506,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     request_adapter_class = ReadAhead
     websocket_adapter_class = TextFrames
-    graphql_transport_ws_handler_class = FanoutHandler
+    graphql_transport_ws_handler_class = SocketHandler
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -58,6 +58,8 @@ _RANGES = {
     "response_cache_entries": (1, 10_000_000),
     "response_cache_bytes": (1, 1 << 40),
     "persisted_query_bytes": (1, 1 << 40),
+    "max_connections_per_address": (1, 1_000_000),
+    "max_subscriptions_per_address": (1, 10_000_000),
 }
 
 
@@ -103,6 +105,10 @@ class Settings:
     # and OpenTelemetry spans for each operation when the opentelemetry packages are installed.
     log_format: str = ""
     tracing: bool = False
+    # WebSockets held at once by one client address (as the rate limits see it), and the
+    # operations open on them; in each process.
+    max_connections_per_address: int = 50
+    max_subscriptions_per_address: int = 500
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

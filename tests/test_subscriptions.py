@@ -437,3 +437,92 @@ async def test_a_bad_token_is_refused_and_anonymous_subscribers_are_welcome(
     assert message["type"] in ("error", "next")
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert "not a valid id" in errors[0]["message"]
+
+
+# Anything about a comment but its viewer's view of it: subscribers may share its execution.
+LEAN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id body } }"
+
+
+def live_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret=SECRET,
+        data_dir=str(tmp_path),
+        rate_limits=False,
+        **overrides,
+    )
+
+
+async def refusal(url: str) -> int | None:
+    """The close code that refused a connection, or None when it was acknowledged."""
+    try:
+        async with GraphQLWebSocket.connect(url):
+            return None
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else 1006
+
+
+async def test_connections_past_the_cap_of_an_address_are_refused_with_4429(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = live_settings(sqlite_url, tmp_path, max_connections_per_address=2)
+    async with live_server(settings) as live, GraphQLWebSocket.connect(live.ws_url) as first:
+        async with GraphQLWebSocket.connect(live.ws_url):
+            with pytest.raises(ConnectionClosed) as closed:
+                async with GraphQLWebSocket.connect(live.ws_url):
+                    pass
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4429
+            assert "2 connections" in closed.value.rcvd.reason
+        # The one that left gives its place back once the server has seen it go; the refused
+        # one took none.
+        refusals: list[int] = []
+        while len(refusals) < 100 and (code := await refusal(live.ws_url)) is not None:
+            refusals.append(code)
+        assert code is None, refusals
+        assert set(refusals) <= {4429}
+        # The first is still served.
+        await first.send({"type": "ping"})
+        assert (await asyncio.wait_for(first.receive(), 10))["type"] == "pong"
+
+
+async def test_operations_past_the_cap_of_an_address_are_refused_across_its_connections(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = live_settings(sqlite_url, tmp_path, max_subscriptions_per_address=3)
+    async with live_server(settings) as live:
+        poster = Poster(live, token("poster", "Pat Poster"))
+        thread_id, _ = await demo_ids(poster)
+        async with (
+            GraphQLWebSocket.connect(live.ws_url) as one,
+            GraphQLWebSocket.connect(live.ws_url) as two,
+        ):
+            held = [
+                (one, await one.subscribe(LEAN, {"thread": thread_id})),
+                (one, await one.subscribe(LEAN, {"thread": thread_id})),
+                (two, await two.subscribe(LEAN, {"thread": thread_id})),
+            ]
+            await until(lambda: receiving(live.app) == (1, 3))
+            assert receiving(live.app) == (1, 3)
+            refused = await two.subscribe(LEAN, {"thread": thread_id})
+            message = await asyncio.wait_for(two.receive(), 10)
+            assert (message["id"], message["type"]) == (refused, "error")
+            assert message["payload"][0]["extensions"]["code"] == "QUERY_LIMIT"
+            assert "at most 3 operations" in message["payload"][0]["message"]
+
+            posted = await poster.add("Still three of you")
+            for ws, operation in held:
+                data = await asyncio.wait_for(ws.next_data(operation), 10)
+                assert data["commentAdded"]["id"] == posted
+
+            # Completing one on the first connection makes room on the second.
+            await one.complete(held[0][1])
+            await until(lambda: receiving(live.app) == (1, 2))
+            again = await two.subscribe(LEAN, {"thread": thread_id})
+            await until(lambda: receiving(live.app) == (1, 3))
+            assert receiving(live.app) == (1, 3)
+            after = await poster.add("Room for one more")
+            messages = [await asyncio.wait_for(two.receive(), 10) for _ in range(2)]
+            assert {m["id"] for m in messages} == {held[2][1], again}
+            assert [m["payload"]["data"]["commentAdded"]["id"] for m in messages] == [after] * 2
+        await poster.http.aclose()
