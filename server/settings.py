@@ -60,6 +60,7 @@ _RANGES = {
     "persisted_query_bytes": (1, 1 << 40),
     "max_connections_per_address": (1, 1_000_000),
     "max_subscriptions_per_address": (1, 10_000_000),
+    "deliveries_per_turn": (1, 100_000),
 }
 
 
@@ -109,6 +110,9 @@ class Settings:
     # operations open on them; in each process.
     max_connections_per_address: int = 50
     max_subscriptions_per_address: int = 500
+    # Subscribers served an event in one turn of the event loop: the requests waiting meanwhile
+    # get theirs in between, however many follow a thread.
+    deliveries_per_turn: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

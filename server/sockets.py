@@ -1,4 +1,5 @@
-"""What one WebSocket may do: open operations while its client address has room for them.
+"""What one WebSocket may do: open operations while its client address has room for them,
+and start them a few at a time.
 
 `SocketHandler` wraps `FanoutHandler`, where the operations themselves run.
 """
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
 
     from resolvers.context import Context
     from server.addresses import PerAddress
+    from server.broker import Broker
 
 
 class SocketView(Protocol):
+    broker: Broker
     operations: PerAddress  # open at once, by client address
 
 
@@ -33,6 +36,7 @@ def too_many_operations(cap: int) -> GraphQLError:
 class SocketHandler(FanoutHandler):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         view = cast("SocketView", self.view)
+        await view.broker.turn()  # operations sent all at once start a few at a time
         address = client_address(self.context.request)
         if not view.operations.take(address):
             await operation.send_initial_errors([too_many_operations(view.operations.cap)])

@@ -441,6 +441,8 @@ async def test_a_bad_token_is_refused_and_anonymous_subscribers_are_welcome(
 
 # Anything about a comment but its viewer's view of it: subscribers may share its execution.
 LEAN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id body } }"
+# `viewerCanEdit` is the viewer's: a signed-in subscriber's execution is its own.
+OWN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id viewerCanEdit } }"
 
 
 def live_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -526,3 +528,50 @@ async def test_operations_past_the_cap_of_an_address_are_refused_across_its_conn
             assert {m["id"] for m in messages} == {held[2][1], again}
             assert [m["payload"]["data"]["commentAdded"]["id"] for m in messages] == [after] * 2
         await poster.http.aclose()
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["shared", "each-its-own"])
+async def test_requests_are_answered_while_an_event_is_delivered_to_many(
+    sqlite_url: str, tmp_path: Path, signed_in: bool
+) -> None:
+    """One subscriber served per turn of the event loop: a request sent once the first
+    subscriber has the event is answered before the last subscriber has it."""
+    subscribers, per_socket = 100, 25
+    settings = live_settings(sqlite_url, tmp_path, deliveries_per_turn=1)
+    async with live_server(settings) as live, AsyncExitStack() as stack:
+        poster = Poster(live, token("poster", "Pat Poster"))
+        stack.push_async_callback(poster.http.aclose)
+        thread_id, _ = await demo_ids(poster)
+        sockets = [
+            await stack.enter_async_context(
+                GraphQLWebSocket.connect(live.ws_url, token(f"r{n}") if signed_in else None)
+            )
+            for n in range(subscribers // per_socket)
+        ]
+        for ws in sockets:
+            for _ in range(per_socket):
+                await ws.subscribe(OWN if signed_in else LEAN, {"thread": thread_id})
+        expected = (subscribers, 0) if signed_in else (1, subscribers)
+        await until(lambda: receiving(live.app) == expected)
+        assert receiving(live.app) == expected
+
+        arrived: list[str] = []
+        first = asyncio.Event()
+
+        async def read(ws: GraphQLWebSocket) -> None:
+            for _ in range(per_socket):
+                message = await ws.receive()
+                assert message["type"] == "next", message
+                arrived.append(message["payload"]["data"]["commentAdded"]["id"])
+                first.set()
+
+        readers = [asyncio.create_task(read(ws)) for ws in sockets]
+        posted = await poster.add("To a crowd")
+        await asyncio.wait_for(first.wait(), 10)
+        healthz = await poster.http.get("/healthz")
+        arrived_before_the_answer = len(arrived)
+        await asyncio.wait_for(asyncio.gather(*readers), 30)
+
+    assert healthz.status_code == 200
+    assert arrived == [posted] * subscribers
+    assert arrived_before_the_answer < subscribers
