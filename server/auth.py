@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -32,6 +32,8 @@ class Claims:
     name: str
     avatar: str | None = None
     role: str = "user"
+    # `exp`, in seconds since the epoch: when the token stops being good, not who it names.
+    expires: float = field(default=float("inf"), compare=False)
 
 
 def _text(claims: dict[str, Any], name: str, limit: int) -> str:
@@ -60,7 +62,8 @@ def decode(token: str, secret: str) -> Claims:
     role = claims.get("role", "user")
     if role not in ("user", *ROLES):
         raise Unauthenticated(f"the token's `role` claim must be one of {', '.join(ROLES)}")
-    return Claims(_text(claims, "sub", MAX_SUB), _text(claims, "name", MAX_NAME), avatar, role)
+    sub, name = _text(claims, "sub", MAX_SUB), _text(claims, "name", MAX_NAME)
+    return Claims(sub, name, avatar, role, float(claims["exp"]))
 
 
 def mint(
@@ -124,3 +127,7 @@ class Authenticator:
         if len(self._known) > self._cache_size:
             self._known.popitem(last=False)
         return user
+
+    def expires(self, token: str) -> float:
+        """When the token stops being good, in seconds since the epoch."""
+        return decode(token, self.secret).expires

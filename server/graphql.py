@@ -428,12 +428,18 @@ class GraphQLView(GraphQL[Context, None]):
             ) from error
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
-        """Check the token of `connection_init`; anonymous connections may read and subscribe."""
+        """Check the token of `connection_init`; anonymous connections may read and subscribe.
+        A signed-in connection's authority ends when its token expires (`SocketHandler`)."""
         params = context.connection_params or {}
+        authorization = params.get("authorization")
         try:
-            context.viewer = await self._viewer(params.get("authorization"))
+            context.viewer = await self._viewer(authorization)
+            token = bearer(authorization) if context.viewer is not None else None
+            context.viewer_expires = self.authenticator.expires(token) if token else None
         except RequestRefused as error:
             raise ConnectionRejectionError({"message": error.reason}) from error
+        except Unauthenticated as error:  # the token expired since `_viewer` read it
+            raise ConnectionRejectionError({"message": str(error)}) from error
         context.fresh_loaders()
         return None
 

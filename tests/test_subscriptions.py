@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
+import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -443,6 +445,9 @@ async def test_a_bad_token_is_refused_and_anonymous_subscribers_are_welcome(
 LEAN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id body } }"
 # `viewerCanEdit` is the viewer's: a signed-in subscriber's execution is its own.
 OWN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id viewerCanEdit } }"
+ADD_OVER_SOCKET = """mutation ($body: String!) {
+  addComment(input: {threadKey: "demo", body: $body}) { comment { id } errors { code } }
+}"""
 
 
 def live_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -575,3 +580,61 @@ async def test_requests_are_answered_while_an_event_is_delivered_to_many(
     assert healthz.status_code == 200
     assert arrived == [posted] * subscribers
     assert arrived_before_the_answer < subscribers
+
+
+async def test_a_socket_loses_its_authority_when_its_token_expires(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Closed with 4401 at `exp`; what it sent, and what it would have received, as the token
+    expired is neither run nor sent under that identity."""
+    short = auth.mint(SECRET, sub="poster", name="Pat Poster", expires_in=3)
+    expires = auth.decode(short, SECRET).expires
+    async with live_server(live_settings(sqlite_url, tmp_path)) as live:
+        poster = Poster(live, token("poster", "Pat Poster"))
+        thread_id, _ = await demo_ids(poster)
+        async with (
+            GraphQLWebSocket.connect(live.ws_url, short) as expiring,
+            GraphQLWebSocket.connect(live.ws_url, token("other", "Oth Er")) as other,
+        ):
+            watched = await expiring.subscribe(OWN, {"thread": thread_id})
+            await until(lambda: receiving(live.app) == (1, 0))
+            mine = await poster.add("Mine, while the token holds")
+            before = (await asyncio.wait_for(expiring.next_data(watched), 10))["commentAdded"]
+            assert before == {"id": mine, "viewerCanEdit": True}
+
+            # Both sockets send just before `exp`; the server reads them after it.
+            await asyncio.sleep(expires - 0.05 - time.time())
+            with contextlib.suppress(ConnectionClosed):
+                await expiring.send(
+                    {
+                        "id": "late",
+                        "type": "subscribe",
+                        "payload": {"query": ADD_OVER_SOCKET, "variables": {"body": "Too late"}},
+                    }
+                )
+            await other.send(
+                {
+                    "id": "theirs",
+                    "type": "subscribe",
+                    "payload": {"query": ADD_OVER_SOCKET, "variables": {"body": "After exp"}},
+                }
+            )
+            time.sleep(max(0.0, expires + 0.05 - time.time()))  # noqa: ASYNC251 - holds the server too
+
+            theirs = await asyncio.wait_for(other.receive(), 10)
+            assert theirs["type"] == "next", theirs
+            assert theirs["payload"]["data"]["addComment"]["errors"] == []
+            received = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    received.append(await asyncio.wait_for(expiring.receive(), 10))
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+        assert [m for m in received if m["type"] != "ping"] == []
+        data = await poster.query(
+            '{ thread(key: "demo") { comments(first: 100, orderBy: NEWEST) { nodes { body } } } }'
+        )
+        bodies = [node["body"] for node in data["thread"]["comments"]["nodes"]]
+        assert "After exp" in bodies
+        assert "Too late" not in bodies
+        await poster.http.aclose()
