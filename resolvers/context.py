@@ -58,6 +58,8 @@ class Context:
     viewer: UserRow | None = None
     loaders: Loaders = field(init=False)
     connection_params: dict[str, Any] | None = None
+    # When the viewer's token expires (seconds since the epoch): a WebSocket's authority ends.
+    viewer_expires: float | None = None
     limiter: RateLimiter = field(init=False)  # the app's `state.limiter`
 
     def __post_init__(self) -> None:

@@ -34,6 +34,8 @@ async def comment_events(
                 continue
             row = await _committed_row(context, event)
             if row is not None:
+                # A turn after the shared read, not before: its end wakes every subscriber.
+                await context.broker.turn()
                 context.fresh_loaders().comment.prime((row.thread_id, row.id), row)
                 yield row
 

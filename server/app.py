@@ -40,8 +40,13 @@ __all__ = ["create_app", "healthz", "readyz", "worker_app"]
 def open_broker(settings: Settings) -> Broker:
     """In-process fan-out, or Redis pub/sub shared by every process of a deployment."""
     if settings.broker_url == "memory://":
-        return MemoryBroker(settings.subscriber_queue)
-    return RedisBroker(settings.broker_url, settings.subscriber_queue, settings.broker_prefix)
+        return MemoryBroker(settings.subscriber_queue, settings.deliveries_per_turn)
+    return RedisBroker(
+        settings.broker_url,
+        settings.subscriber_queue,
+        settings.broker_prefix,
+        deliveries_per_turn=settings.deliveries_per_turn,
+    )
 
 
 def open_limiter(settings: Settings) -> RateLimiter:

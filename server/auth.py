@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -36,6 +36,8 @@ class Claims:
     name: str
     avatar: str | None = None
     role: str = "user"
+    # `exp`, in seconds since the epoch: when the token stops being good, not who it names.
+    expires: float = field(default=float("inf"), compare=False)
 
 
 def _text(
@@ -67,7 +69,8 @@ def decode(token: str, secret: str) -> Claims:
         raise Unauthenticated(f"the token's `role` claim must be one of {', '.join(ROLES)}")
     sub = _text(claims, "sub", MAX_SUB)
     # A name shows beside comments and in avatars: one line, nothing that turns text around.
-    return Claims(sub, _text(claims, "name", MAX_NAME, one_line), avatar, role)
+    name = _text(claims, "name", MAX_NAME, one_line)
+    return Claims(sub, name, avatar, role, float(claims["exp"]))
 
 
 def mint(
@@ -161,3 +164,7 @@ class Authenticator:
             return None
         self._stored.move_to_end(claims.sub)
         return stored
+
+    def expires(self, token: str) -> float:
+        """When the token stops being good, in seconds since the epoch."""
+        return decode(token, self.secret).expires

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections import defaultdict
+from collections import defaultdict, deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -51,7 +51,54 @@ class Broker(Protocol):
         """The thread's events until the context exits; `on_overflow` runs if it falls behind."""
         ...
 
+    async def turn(self) -> None:
+        """Wait for a turn before work done once per subscriber: see `Turns`."""
+        ...
+
     def subscriber_count(self) -> int: ...
+
+
+class Turns:
+    """At most `per_turn` callers go in each turn of the event loop; the others wait, in order.
+
+    Each piece of work done once per subscriber takes a turn: starting an operation, running
+    a selection for an event, handing a shared result to one member to send. One event for
+    thousands of subscribers then takes many short turns rather than one long one, and the
+    loop reads and answers the requests that arrive meanwhile between them.
+    """
+
+    def __init__(self, per_turn: int) -> None:
+        self.per_turn = per_turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._gone = 0  # callers let through in this turn
+        self._next_turn_due = False
+
+    async def take(self) -> None:
+        if self._waiting or self._gone >= self.per_turn:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            self._start_next_turn()
+            await waiter  # a cancelled waiter is skipped: it took no one's place
+            return
+        self._gone += 1
+        self._start_next_turn()
+
+    def _start_next_turn(self) -> None:
+        if not self._next_turn_due:
+            self._next_turn_due = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        """Let the next few go: they run in the loop's next turn, after the I/O it polls."""
+        self._next_turn_due = False
+        self._gone = 0
+        while self._waiting and self._gone < self.per_turn:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._gone += 1
+        if self._gone:
+            self._start_next_turn()
 
 
 class _Mark(enum.Enum):
@@ -95,9 +142,10 @@ class BoundedQueue(Generic[T]):
 class MemoryBroker:
     """Fan-out within one process."""
 
-    def __init__(self, queue_size: int = 100) -> None:
+    def __init__(self, queue_size: int = 100, deliveries_per_turn: int = 2) -> None:
         self.queue_size = queue_size
         self._subscribers: defaultdict[int, set[BoundedQueue[Event]]] = defaultdict(set)
+        self._turns = Turns(deliveries_per_turn)
 
     async def publish(self, event: Event) -> None:
         for queue in list(self._subscribers.get(event.thread_id, ())):
@@ -121,6 +169,9 @@ class MemoryBroker:
             subscribers.discard(queue)
             if not subscribers:
                 del self._subscribers[thread_id]
+
+    async def turn(self) -> None:
+        await self._turns.take()
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subscribers.values())

@@ -4,8 +4,9 @@ Strawberry's graphql-transport-ws handler runs `schema.stream` once per operatio
 event's selection would run, and be encoded, once per subscriber. Subscriptions with the
 same document, variables, operation name and server URL (its avatars' links), that read no
 field as the viewer or whose subscriber is anonymous, join a group instead: one stream for
-the group, each result encoded once and offered to every member's bounded queue. A member
-sends it under its own operation id. Everything else takes Strawberry's own path.
+the group, each result encoded once and offered to every member's bounded queue, a turn for
+each (`server.broker.Turns`). A member sends it under its own operation id. Everything else
+takes Strawberry's own path.
 """
 
 from __future__ import annotations
@@ -187,20 +188,22 @@ class _Group:
             async with aclosing(results):
                 async for result in results:
                     # A subscription's results are whole, never incremental.
-                    self._offer(cast("ExecutionResult", result))
+                    await self._offer(cast("ExecutionResult", result))
         finally:
             self.fanout.ended(self)
             for member in self.members:
                 member.end()
 
-    def _offer(self, result: ExecutionResult) -> None:
+    async def _offer(self, result: ExecutionResult) -> None:
         if result.errors:
             # Maybe the last result: a later subscriber must not join a group that is ending.
             self.fanout.close(self)
         shared = _encoded(result)
         for member in list(self.members):
+            # A turn for each member's send: a large group's are spread over many turns.
+            await self.context.broker.turn()
             if not member.offer(shared):
-                del self.members[member]
+                self.members.pop(member, None)
 
     def missed(self) -> None:
         """The group fell behind its broker subscription, or the broker dropped."""

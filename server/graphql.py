@@ -27,13 +27,15 @@ from strawberry.types.graphql import OperationType
 from db.sql import request_statements
 from resolvers.context import Context, app_limiter
 from server import graphiql
+from server.addresses import PerAddress
 from server.auth import Unauthenticated, bearer
 from server.cache import ReadRecorder, is_query, request_key
-from server.fanout import Fanout, FanoutHandler
+from server.fanout import Fanout
 from server.hits import REVALIDATE, CachedResponse, media_type, single_operation
 from server.negotiation import GRAPHQL_RESPONSE, JSON, negotiate
 from server.persisted import PersistedQueryError, not_supported
-from server.ratelimit import address_key, on_refusal
+from server.ratelimit import address_key, client_address, on_refusal
+from server.sockets import SocketHandler
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -92,6 +94,7 @@ SUBSCRIPTIONS_OVER_WEBSOCKET = (
 log = logging.getLogger("threadql.http")
 request_log = logging.getLogger("threadql.request")  # one line for each HTTP request
 BASE_URLS = 64  # sets of scheme, server, Host and root path whose base URL is remembered
+TOO_MANY_CONNECTIONS = 4429  # graphql-ws clients give up on it rather than retry at once
 _EXAMPLE_IN_PAGE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
 
 
@@ -108,6 +111,15 @@ def ide_headers(nonce: str) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "no-referrer",
     }
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accepted only to be closed with a code the client reads: a refused handshake looks
+    like a network failure, which graphql-ws clients retry."""
+    offered = websocket.scope.get("subprotocols", [])
+    protocol = GRAPHQL_TRANSPORT_WS_PROTOCOL
+    await websocket.accept(protocol if protocol in offered else None)
+    await websocket.close(code, reason)
 
 
 def _too_large(limit: int) -> RequestRefused:
@@ -252,6 +264,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = persisted
         self.metrics = metrics
         self.fanout = Fanout(schema, settings.subscriber_queue, settings.max_tokens)
+        self.connections = PerAddress(settings.max_connections_per_address)
+        self.operations = PerAddress(settings.max_subscriptions_per_address)
         example = EXAMPLE_QUERY.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
         self._ide_html = graphiql.local_page(
             _EXAMPLE_IN_PAGE.sub(
@@ -288,14 +302,20 @@ class GraphQLView(GraphQL[Context, None]):
             self._observe(request, status, time.perf_counter() - started, statements[0])
 
     async def _serve_websocket(self, websocket: WebSocket) -> None:
-        if self.metrics is None:
-            await self.run(websocket)
+        address = client_address(websocket)
+        if not self.connections.take(address):
+            cap = self.connections.cap
+            await _refuse(websocket, TOO_MANY_CONNECTIONS, f"at most {cap} connections per address")
             return
-        self.metrics.websockets.inc()
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.websockets.inc()
         try:
             await self.run(websocket)
         finally:
-            self.metrics.websockets.dec()
+            if metrics is not None:
+                metrics.websockets.dec()
+            self.connections.give_back(address)
 
     def _observe(self, request: Request, status: int, seconds: float, statements: int) -> None:
         """One log line and the metrics of a finished request."""
@@ -438,12 +458,18 @@ class GraphQLView(GraphQL[Context, None]):
             ) from error
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
-        """Check the token of `connection_init`; anonymous connections may read and subscribe."""
+        """Check the token of `connection_init`; anonymous connections may read and subscribe.
+        A signed-in connection's authority ends when its token expires (`SocketHandler`)."""
         params = context.connection_params or {}
+        authorization = params.get("authorization")
         try:
-            context.viewer = await self._viewer(params.get("authorization"))
+            context.viewer = await self._viewer(authorization)
+            token = bearer(authorization) if context.viewer is not None else None
+            context.viewer_expires = self.authenticator.expires(token) if token else None
         except RequestRefused as error:
             raise ConnectionRejectionError({"message": error.reason}) from error
+        except Unauthenticated as error:  # the token expired since `_viewer` read it
+            raise ConnectionRejectionError({"message": str(error)}) from error
         context.fresh_loaders()
         return None
 
@@ -538,7 +564,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     request_adapter_class = ReadAhead
     websocket_adapter_class = TextFrames
-    graphql_transport_ws_handler_class = FanoutHandler
+    graphql_transport_ws_handler_class = SocketHandler
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

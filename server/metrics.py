@@ -144,6 +144,9 @@ class CountingBroker:
             self.metrics.delivered.inc()
             yield event
 
+    async def turn(self) -> None:
+        await self.inner.turn()
+
     def subscriber_count(self) -> int:
         return self.inner.subscriber_count()
 

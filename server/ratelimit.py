@@ -40,10 +40,17 @@ def _refused(bucket: str) -> None:
         observer(bucket)
 
 
-def address_key(connection: HTTPConnection) -> str:
-    """Whom a limit counts when nobody is signed in: the client's address."""
+def client_address(connection: HTTPConnection) -> str:
+    """Whom anonymous limits count: the peer's address as the server gives it, which uvicorn
+    takes from `X-Forwarded-For` only when the peer is a proxy it trusts
+    (`FORWARDED_ALLOW_IPS`)."""
     client = connection.client
-    return f"address:{client.host if client else 'unknown'}"
+    return client.host if client else "unknown"
+
+
+def address_key(connection: HTTPConnection) -> str:
+    """The key of an anonymous client's rate-limit buckets."""
+    return f"address:{client_address(connection)}"
 
 
 class RateLimiter(Protocol):

@@ -182,11 +182,12 @@ class RedisBroker:
         *,
         client_name: str = "threadql",
         ping_interval: float = 30.0,
+        deliveries_per_turn: int = 2,
     ) -> None:
         self.prefix = prefix
         self.queue_size = queue_size
         self._ping_interval = ping_interval
-        self._local = MemoryBroker(queue_size)
+        self._local = MemoryBroker(queue_size, deliveries_per_turn)
         self._subscribers: dict[int, set[_Subscriber]] = {}
         # One quick retry: a pooled connection may be stale after Redis restarted.
         self._publisher = Redis.from_url(
@@ -240,6 +241,9 @@ class RedisBroker:
 
     def subscriber_count(self) -> int:
         return self._local.subscriber_count()
+
+    async def turn(self) -> None:
+        await self._local.turn()
 
     async def publish(self, event: Event) -> None:
         """Called after the commit: a Redis outage costs the live update, never the write."""

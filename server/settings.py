@@ -65,6 +65,9 @@ _RANGES = {
     "persisted_query_count": (1, 10_000_000),
     "registrations_per_minute": (1, 1_000_000),
     "registration_burst": (1, 1_000_000),
+    "max_connections_per_address": (1, 1_000_000),
+    "max_subscriptions_per_address": (1, 10_000_000),
+    "deliveries_per_turn": (1, 100_000),
 }
 
 
@@ -120,6 +123,13 @@ class Settings:
     # origin:https://… (resolvers/thread_creation.py); empty: moderators in production,
     # anyone in development.
     thread_creation: str = ""
+    # WebSockets held at once by one client address (as the rate limits see it), and the
+    # operations open on them; in each process.
+    max_connections_per_address: int = 50
+    max_subscriptions_per_address: int = 500
+    # Subscribers served an event in one turn of the event loop: the requests waiting meanwhile
+    # get theirs in between, however many follow a thread.
+    deliveries_per_turn: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
+import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -437,3 +439,202 @@ async def test_a_bad_token_is_refused_and_anonymous_subscribers_are_welcome(
     assert message["type"] in ("error", "next")
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert "not a valid id" in errors[0]["message"]
+
+
+# Anything about a comment but its viewer's view of it: subscribers may share its execution.
+LEAN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id body } }"
+# `viewerCanEdit` is the viewer's: a signed-in subscriber's execution is its own.
+OWN = "subscription ($thread: ID!) { commentAdded(threadId: $thread) { id viewerCanEdit } }"
+ADD_OVER_SOCKET = """mutation ($body: String!) {
+  addComment(input: {threadKey: "demo", body: $body}) { comment { id } errors { code } }
+}"""
+
+
+def live_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret=SECRET,
+        data_dir=str(tmp_path),
+        rate_limits=False,
+        **overrides,
+    )
+
+
+async def refusal(url: str) -> int | None:
+    """The close code that refused a connection, or None when it was acknowledged."""
+    try:
+        async with GraphQLWebSocket.connect(url):
+            return None
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else 1006
+
+
+async def test_connections_past_the_cap_of_an_address_are_refused_with_4429(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = live_settings(sqlite_url, tmp_path, max_connections_per_address=2)
+    async with live_server(settings) as live, GraphQLWebSocket.connect(live.ws_url) as first:
+        async with GraphQLWebSocket.connect(live.ws_url):
+            with pytest.raises(ConnectionClosed) as closed:
+                async with GraphQLWebSocket.connect(live.ws_url):
+                    pass
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4429
+            assert "2 connections" in closed.value.rcvd.reason
+        # The one that left gives its place back once the server has seen it go; the refused
+        # one took none.
+        refusals: list[int] = []
+        while len(refusals) < 100 and (code := await refusal(live.ws_url)) is not None:
+            refusals.append(code)
+        assert code is None, refusals
+        assert set(refusals) <= {4429}
+        # The first is still served.
+        await first.send({"type": "ping"})
+        assert (await asyncio.wait_for(first.receive(), 10))["type"] == "pong"
+
+
+async def test_operations_past_the_cap_of_an_address_are_refused_across_its_connections(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = live_settings(sqlite_url, tmp_path, max_subscriptions_per_address=3)
+    async with live_server(settings) as live:
+        poster = Poster(live, token("poster", "Pat Poster"))
+        thread_id, _ = await demo_ids(poster)
+        async with (
+            GraphQLWebSocket.connect(live.ws_url) as one,
+            GraphQLWebSocket.connect(live.ws_url) as two,
+        ):
+            held = [
+                (one, await one.subscribe(LEAN, {"thread": thread_id})),
+                (one, await one.subscribe(LEAN, {"thread": thread_id})),
+                (two, await two.subscribe(LEAN, {"thread": thread_id})),
+            ]
+            await until(lambda: receiving(live.app) == (1, 3))
+            assert receiving(live.app) == (1, 3)
+            refused = await two.subscribe(LEAN, {"thread": thread_id})
+            message = await asyncio.wait_for(two.receive(), 10)
+            assert (message["id"], message["type"]) == (refused, "error")
+            assert message["payload"][0]["extensions"]["code"] == "QUERY_LIMIT"
+            assert "at most 3 operations" in message["payload"][0]["message"]
+
+            posted = await poster.add("Still three of you")
+            for ws, operation in held:
+                data = await asyncio.wait_for(ws.next_data(operation), 10)
+                assert data["commentAdded"]["id"] == posted
+
+            # Completing one on the first connection makes room on the second.
+            await one.complete(held[0][1])
+            await until(lambda: receiving(live.app) == (1, 2))
+            again = await two.subscribe(LEAN, {"thread": thread_id})
+            await until(lambda: receiving(live.app) == (1, 3))
+            assert receiving(live.app) == (1, 3)
+            after = await poster.add("Room for one more")
+            messages = [await asyncio.wait_for(two.receive(), 10) for _ in range(2)]
+            assert {m["id"] for m in messages} == {held[2][1], again}
+            assert [m["payload"]["data"]["commentAdded"]["id"] for m in messages] == [after] * 2
+        await poster.http.aclose()
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["shared", "each-its-own"])
+async def test_requests_are_answered_while_an_event_is_delivered_to_many(
+    sqlite_url: str, tmp_path: Path, signed_in: bool
+) -> None:
+    """One subscriber served per turn of the event loop: a request sent once the first
+    subscriber has the event is answered before the last subscriber has it."""
+    subscribers, per_socket = 100, 25
+    settings = live_settings(sqlite_url, tmp_path, deliveries_per_turn=1)
+    async with live_server(settings) as live, AsyncExitStack() as stack:
+        poster = Poster(live, token("poster", "Pat Poster"))
+        stack.push_async_callback(poster.http.aclose)
+        thread_id, _ = await demo_ids(poster)
+        sockets = [
+            await stack.enter_async_context(
+                GraphQLWebSocket.connect(live.ws_url, token(f"r{n}") if signed_in else None)
+            )
+            for n in range(subscribers // per_socket)
+        ]
+        for ws in sockets:
+            for _ in range(per_socket):
+                await ws.subscribe(OWN if signed_in else LEAN, {"thread": thread_id})
+        expected = (subscribers, 0) if signed_in else (1, subscribers)
+        await until(lambda: receiving(live.app) == expected)
+        assert receiving(live.app) == expected
+
+        arrived: list[str] = []
+        first = asyncio.Event()
+
+        async def read(ws: GraphQLWebSocket) -> None:
+            for _ in range(per_socket):
+                message = await ws.receive()
+                assert message["type"] == "next", message
+                arrived.append(message["payload"]["data"]["commentAdded"]["id"])
+                first.set()
+
+        readers = [asyncio.create_task(read(ws)) for ws in sockets]
+        posted = await poster.add("To a crowd")
+        await asyncio.wait_for(first.wait(), 10)
+        healthz = await poster.http.get("/healthz")
+        arrived_before_the_answer = len(arrived)
+        await asyncio.wait_for(asyncio.gather(*readers), 30)
+
+    assert healthz.status_code == 200
+    assert arrived == [posted] * subscribers
+    assert arrived_before_the_answer < subscribers
+
+
+async def test_a_socket_loses_its_authority_when_its_token_expires(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Closed with 4401 at `exp`; what it sent, and what it would have received, as the token
+    expired is neither run nor sent under that identity."""
+    short = auth.mint(SECRET, sub="poster", name="Pat Poster", expires_in=3)
+    expires = auth.decode(short, SECRET).expires
+    async with live_server(live_settings(sqlite_url, tmp_path)) as live:
+        poster = Poster(live, token("poster", "Pat Poster"))
+        thread_id, _ = await demo_ids(poster)
+        async with (
+            GraphQLWebSocket.connect(live.ws_url, short) as expiring,
+            GraphQLWebSocket.connect(live.ws_url, token("other", "Oth Er")) as other,
+        ):
+            watched = await expiring.subscribe(OWN, {"thread": thread_id})
+            await until(lambda: receiving(live.app) == (1, 0))
+            mine = await poster.add("Mine, while the token holds")
+            before = (await asyncio.wait_for(expiring.next_data(watched), 10))["commentAdded"]
+            assert before == {"id": mine, "viewerCanEdit": True}
+
+            # Both sockets send just before `exp`; the server reads them after it.
+            await asyncio.sleep(expires - 0.05 - time.time())
+            with contextlib.suppress(ConnectionClosed):
+                await expiring.send(
+                    {
+                        "id": "late",
+                        "type": "subscribe",
+                        "payload": {"query": ADD_OVER_SOCKET, "variables": {"body": "Too late"}},
+                    }
+                )
+            await other.send(
+                {
+                    "id": "theirs",
+                    "type": "subscribe",
+                    "payload": {"query": ADD_OVER_SOCKET, "variables": {"body": "After exp"}},
+                }
+            )
+            time.sleep(max(0.0, expires + 0.05 - time.time()))  # noqa: ASYNC251 - holds the server too
+
+            theirs = await asyncio.wait_for(other.receive(), 10)
+            assert theirs["type"] == "next", theirs
+            assert theirs["payload"]["data"]["addComment"]["errors"] == []
+            received = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    received.append(await asyncio.wait_for(expiring.receive(), 10))
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+        assert [m for m in received if m["type"] != "ping"] == []
+        data = await poster.query(
+            '{ thread(key: "demo") { comments(first: 100, orderBy: NEWEST) { nodes { body } } } }'
+        )
+        bodies = [node["body"] for node in data["thread"]["comments"]["nodes"]]
+        assert "After exp" in bodies
+        assert "Too late" not in bodies
+        await poster.http.aclose()
