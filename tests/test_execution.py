@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import strawberry
@@ -25,6 +25,9 @@ from schema.documents import CachedDocuments, Documents
 from schema.execution import Execution
 from schema.plans import ObjectPlan, compile_query
 from server.graphql import EXAMPLE_QUERY
+
+if TYPE_CHECKING:
+    from tests.conftest import GraphQLClient
 
 
 @strawberry.enum
@@ -293,3 +296,23 @@ def test_pages_compile_to_plans(schema: strawberry.Schema, query: str) -> None:
 )
 def test_other_operations_run_the_ordinary_way(query: str) -> None:
     assert plan_of(FAST if "items" in query else threadql_schema, query) is None
+
+
+# Two fields load the same page of the same thread; the second's sibling fails.
+SHARED_BATCH = """{
+  a: thread(key: "demo") { comments { totalCount } }
+  b: thread(key: "demo") { comments { totalCount } x: comments(first: -1)DIRECTIVE { totalCount } }
+}"""
+
+
+@pytest.mark.parametrize("directive", ["", " @include(if: true)"], ids=["plan", "graphql-core"])
+async def test_a_failing_field_leaves_a_shared_batch_to_the_others(
+    gql: GraphQLClient, directive: str
+) -> None:
+    """graphql-core cancels the siblings of a field whose error reaches their object; the
+    page they wait for is the one `a` waits for too, and stays `a`'s."""
+    body = await gql(SHARED_BATCH.replace("DIRECTIVE", directive))
+    assert body["data"] == {"a": {"comments": {"totalCount": 17}}, "b": None}
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["b", "x"], "BAD_USER_INPUT")
+    ]
