@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -10,7 +11,7 @@ from strawberry.dataloader import DataLoader
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
-    from db.rows import CommentRow, PageRequest, ThreadRow, UserRow
+    from db.rows import CommentRow, PageRequest, SortKey, ThreadRow, UserRow
     from db.storage import Storage
 
 K = TypeVar("K")
@@ -66,12 +67,28 @@ class Loaders:
         self._prime_users(c for c in comments if c is not None)
         return comments
 
-    async def _pages(self, requests: Sequence[PageRequest]) -> list[list[CommentRow]]:
-        """Pages of a whole tree level at once; their comments then resolve `parent` for free."""
-        pages = await self.storage.comment_pages(requests)
-        for page in pages:
-            self.comment.prime_many({(c.thread_id, c.id): c for c in page})
-            self._prime_users(page)
+    async def _pages(self, requests: Sequence[PageRequest]) -> list[list[CommentRow] | Exception]:
+        """Pages of a whole tree level at once; their comments then resolve `parent` for free.
+
+        A cursor is the one part of a request that a client writes, and pages after different
+        cursors never share a statement: asked for apart, a cursor the database refuses fails
+        its own pages and no other, for no statement more.
+        """
+        by_cursor: dict[SortKey | None, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            by_cursor[request.after].append(index)
+        pages: list[list[CommentRow] | Exception] = [[] for _ in requests]
+        for indices in by_cursor.values():
+            try:
+                found = await self.storage.comment_pages([requests[i] for i in indices])
+            except Exception as error:  # the error of these pages alone
+                for index in indices:
+                    pages[index] = error
+                continue
+            for index, page in zip(indices, found, strict=True):
+                pages[index] = page
+                self.comment.prime_many({(c.thread_id, c.id): c for c in page})
+                self._prime_users(page)
         return pages
 
     def _prime_users(self, comments: Iterable[CommentRow]) -> None:
