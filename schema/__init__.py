@@ -79,8 +79,11 @@ class Schema(strawberry.Schema):
                 )
 
 
-def build_schema(limits: QueryLimits | None = None, *, production: bool = False) -> Schema:
-    """Production hides the schema: no introspection, no "Did you mean" suggestions."""
+def build_schema(
+    limits: QueryLimits | None = None, *, production: bool = False, plans: bool = True
+) -> Schema:
+    """Production hides the schema: no introspection, no "Did you mean" suggestions.
+    Without `plans`, graphql-core executes every operation its own way (tests compare)."""
     limits = limits or QueryLimits()
     documents = Documents(DOCUMENT_CACHE_SIZE, limits.max_tokens)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
@@ -96,7 +99,7 @@ def build_schema(limits: QueryLimits | None = None, *, production: bool = False)
         subscription=Subscription,
         types=[Thread, Comment, User],
         extensions=extensions,
-        execution_context_class=Execution,
+        execution_context_class=Execution if plans else None,
         config=StrawberryConfig(disable_field_suggestions=production),
     )
 

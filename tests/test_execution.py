@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable
+from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,9 +19,12 @@ from graphql import (
     ValidationRule,
     parse,
 )
+from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
 from bench.queries import W1
+from resolvers.context import Context
+from schema import build_schema
 from schema import schema as threadql_schema
 from schema.documents import CachedDocuments, Documents
 from schema.execution import Execution
@@ -27,6 +32,8 @@ from schema.plans import ObjectPlan, compile_query
 from server.graphql import EXAMPLE_QUERY
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from tests.conftest import GraphQLClient
 
 
@@ -117,14 +124,22 @@ FAST = strawberry.Schema(Query, types=[Item], execution_context_class=Execution)
 
 
 class Batches:
-    """A context whose loader notes each batch it loads."""
+    """A context whose loader notes each batch it loads; fresh loaders note afresh."""
 
     def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.loader = DataLoader(self.load)
+        self.renewals = -1
+        self.fresh_loaders()
 
-    async def load(self, names: list[str]) -> list[list[str]]:
-        self.batches.append(sorted(names))
+    def fresh_loaders(self) -> DataLoader[str, list[str]]:
+        self.renewals += 1
+        batches: list[list[str]] = []
+        self.batches = batches
+        self.loader: DataLoader[str, list[str]] = DataLoader(partial(self.load, batches))
+        return self.loader
+
+    @staticmethod
+    async def load(batches: list[list[str]], names: list[str]) -> list[list[str]]:
+        batches.append(sorted(names))
         return [[f"{name}.{n}" for n in range(3)] for name in names]
 
     def __getitem__(self, name: str) -> DataLoader[str, list[str]]:
@@ -187,6 +202,29 @@ async def test_answers_as_graphql_core_does(query: str) -> None:
 async def test_variables_as_graphql_core_does(query: str, variables: dict[str, Any]) -> None:
     expected, actual = await both(query, variables)
     assert actual == expected
+
+
+async def test_field_errors_are_answered_by_the_plan() -> None:
+    """A resolver's error is located and nulls what graphql-core nulls, in the plan's run."""
+    context = Batches()
+    result = await FAST.execute("{ items { name fragile } }", context_value=context)
+    expected = await PLAIN.execute("{ items { name fragile } }", context_value=Batches())
+    assert (result.data, result.errors) == (expected.data, expected.errors)
+    assert context.renewals == 0
+
+
+async def test_an_abandoned_plan_leaves_graphql_core_fresh_loaders() -> None:
+    """A value no plan expects (a count beyond Int, read in place) sends the operation to
+    graphql-core, which loads what it would load alone, none of the plan's futures."""
+    query = "{ items { names count } }"
+    context, plain = Batches(), Batches()
+    result = await FAST.execute(query, context_value=context)
+    expected = await PLAIN.execute(query, context_value=plain)
+    for _ in range(3):  # the batches of items nulled by the error load in the background
+        await asyncio.sleep(0)
+    assert (result.data, result.errors) == (expected.data, expected.errors)
+    assert context.renewals == 1
+    assert context.batches == plain.batches == [["one", "three", "two"]]
 
 
 async def test_one_batch_for_each_level() -> None:
@@ -316,3 +354,56 @@ async def test_a_failing_field_leaves_a_shared_batch_to_the_others(
     assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
         (["b", "x"], "BAD_USER_INPUT")
     ]
+
+
+# -- threadql's schema: plans against graphql-core's own execution, on the same data ----------
+
+CORE_THREADQL = build_schema(plans=False)
+
+
+def context_of(app: Starlette) -> Context:
+    """An anonymous reader's context on the app's storage, as a request gets it."""
+    scope = {"type": "http", "app": app, "method": "POST", "path": "/graphql", "headers": []}
+    state = app.state
+    return Context(
+        storage=state.storage,
+        broker=state.broker,
+        settings=state.settings,
+        request=Request(scope),
+        response=None,
+        base_url="http://threadql.test",
+    )
+
+
+async def answers_and_statements(
+    app: Starlette, query: str, variables: dict[str, Any] | None = None
+) -> list[tuple[dict[str, Any], int]]:
+    """The whole answer of plans and of graphql-core, and the statements each took."""
+    storage = app.state.storage
+    found = []
+    for schema in (threadql_schema, CORE_THREADQL):
+        before = storage.statements
+        result = await schema.execute(query, variables, context_value=context_of(app))
+        errors = [error.formatted for error in result.errors or []]
+        found.append(({"data": result.data, "errors": errors}, storage.statements - before))
+    return found
+
+
+USER_ERRORS = [
+    '{ threads(first: -1) { totalCount } thread(key: "t2") { comments(first: 101) { totalCount } } }',
+    '{ threads { totalCount } thread(key: "demo") { comments(first: -1) { totalCount } } }',
+    SHARED_BATCH.replace("DIRECTIVE", ""),
+    '{ thread(key: "demo") { comments(first: 3) { nodes { excerpt(maxLength: 0) { text } } } } }',
+    '{ a: thread(key: "t2") { key } b: thread(id: "nope") { key } c: comment(id: "x") { id } }',
+]
+
+
+@pytest.mark.parametrize("query", USER_ERRORS)
+async def test_user_errors_are_graphql_cores_in_one_run(app: Starlette, query: str) -> None:
+    """A client's mistake is answered by the plan, exactly as graphql-core answers it
+    (errors, their order and what they null), and costs no second run."""
+    await app.state.storage.create_thread("t2", "Two", None, datetime.now(UTC))
+    (plan, plan_statements), (core, core_statements) = await answers_and_statements(app, query)
+    assert plan == core
+    assert plan["errors"]
+    assert plan_statements == core_statements
