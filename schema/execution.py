@@ -153,7 +153,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
     # -- graphql-core's execution, over a plan ------------------------------------------
 
-    def _execute_fields(
+    def _execute_fields(  # noqa: PLR0912 - every field of every object: calls count
         self, plan: ObjectPlan, source: Any, path: Path | None
     ) -> AwaitableOrValue[dict[str, Any]]:
         if plan.origin is not None and not isinstance(source, plan.origin):
@@ -176,13 +176,29 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
                         if value is Undefined:
                             raise Unexpected
                     results[key] = value
-                elif field.output is None:
+                    continue
+                output = field.output
+                if output is None:
                     results[key] = parent.name  # __typename
-                else:
-                    field_path = Path(path, key, parent.name)
-                    result = results[key] = self._execute_field(field, parent, source, field_path)
+                    continue
+                field_path = Path(path, key, parent.name)
+                try:  # graphql-core's execute_field
+                    result = self._resolve(field, parent, source, field_path)
                     if is_awaitable(result):
+                        results[key] = self._complete_awaitable(field, output, result, field_path)
                         awaitable_fields.append(key)
+                        continue
+                    result = self._complete(field, output, result, field_path)
+                    if output.coerce is None and is_awaitable(result):  # a leaf never is
+                        results[key] = self._guarded(field, output, result, field_path)
+                        awaitable_fields.append(key)
+                        continue
+                except Unexpected:
+                    raise
+                except Exception as error:
+                    self._field_error(error, field, output, field_path)
+                    result = None
+                results[key] = result
         except Exception as error:
             self._abandon([results[key] for key in awaitable_fields], error)
             raise
@@ -197,25 +213,6 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             _discard(awaitables)
         elif awaitables:
             self.settle_in_background(awaitables)
-
-    def _execute_field(
-        self, field: FieldPlan, parent: GraphQLObjectType, source: Any, path: Path
-    ) -> AwaitableOrValue[Any]:
-        output = field.output
-        assert output is not None
-        try:
-            result = self._resolve(field, parent, source, path)
-            if self.is_awaitable(result):
-                return self._complete_awaitable(field, output, result, path)
-            completed = self._complete(field, output, result, path)
-            if output.coerce is None and self.is_awaitable(completed):  # a leaf never is
-                return self._guarded(field, output, completed, path)
-        except Unexpected:
-            raise
-        except Exception as error:
-            self._field_error(error, field, output, path)
-            return None
-        return completed
 
     async def _complete_awaitable(
         self, field: FieldPlan, output: Output, result: Awaitable[Any], path: Path
@@ -286,8 +283,8 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         try:
             for index, value in enumerate(values):
                 item_path = Path(path, index, None)
-                if is_awaitable(value):
-                    raise Unexpected
+                if item.coerce is not None and is_awaitable(value):
+                    raise Unexpected  # an object's plan refuses it: it is of another class
                 try:
                     result = self._complete(field, item, value, item_path)
                     if is_awaitable(result):
