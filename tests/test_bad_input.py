@@ -228,7 +228,9 @@ BATCHED_PAGES = """query ($after: String, $order: CommentOrder) {
 }"""
 
 
-async def assert_only_the_bad_page_fails(gql: GraphQLClient, after: str, order: str) -> None:
+async def assert_only_the_bad_page_fails(
+    gql: GraphQLClient, after: str, order: str
+) -> dict[str, Any]:
     """`bad` is a page or BAD_USER_INPUT; `good`, in the same batch, is its page either way."""
     good = (await gql.data(BATCHED_PAGES))["good"]
     body = await gql(BATCHED_PAGES, {"after": after, "order": order})
@@ -243,6 +245,7 @@ async def assert_only_the_bad_page_fails(gql: GraphQLClient, after: str, order: 
         assert "not a cursor" in errors[0]["message"]
     else:
         assert body["data"]["bad"]["comments"]["totalCount"] == 17
+    return body
 
 
 @pytest.mark.parametrize(
@@ -257,13 +260,12 @@ async def assert_only_the_bad_page_fails(gql: GraphQLClient, after: str, order: 
         ["TOP", 2**40, "2025-06-01T12:00:00.000000Z", 1],  # beyond a like count
     ],
 )
-async def test_cursors_that_decode_but_no_row_has_are_bad_user_input(
+async def test_cursors_that_failed_their_batch_are_bad_user_input(
     gql: GraphQLClient, payload: list[Any]
 ) -> None:
-    """Such a cursor once reached the batched statement, failed it for every page in it,
-    and answered INTERNAL_SERVER_ERROR."""
-    await assert_only_the_bad_page_fails(gql, forge(payload), payload[0])
-    body = await gql(BATCHED_PAGES, {"after": forge(payload), "order": payload[0]})
+    """Such a cursor once passed decoding, failed the batched statement for every page in
+    it, and answered INTERNAL_SERVER_ERROR."""
+    body = await assert_only_the_bad_page_fails(gql, forge(payload), payload[0])
     assert codes(body) == ["BAD_USER_INPUT"], body
 
 
