@@ -112,10 +112,13 @@ class Schema(strawberry.Schema):
                 )
 
 
-def build_schema(limits: QueryLimits | None = None, *, production: bool = False) -> Schema:
+def build_schema(
+    limits: QueryLimits | None = None, *, production: bool = False, plans: bool = True
+) -> Schema:
     """Production hides the schema: no introspection, and no error suggests one of its names
     ("Did you mean"), neither validation's nor the variables' (`NodeLimit` coerces them, and
-    refuses bad ones, before execution)."""
+    refuses bad ones, before execution). Without `plans`, graphql-core executes every
+    operation its own way (tests compare)."""
     limits = limits or QueryLimits()
     documents = Documents(
         DOCUMENT_CACHE_SIZE,
@@ -136,7 +139,7 @@ def build_schema(limits: QueryLimits | None = None, *, production: bool = False)
         subscription=Subscription,
         types=[Thread, Comment, User],
         extensions=extensions,
-        execution_context_class=Execution,
+        execution_context_class=Execution if plans else None,
     )
 
 

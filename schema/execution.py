@@ -1,11 +1,17 @@
 """graphql-core's executor, with compiled plans for queries and plain leaves read in place.
 
-A query with a plan (`schema.plans`) runs level by level: every object of a level is filled
-from its plan, the awaitables it leaves (connections loading their rows) are gathered
-together, so one batched statement serves a level as before, and their values fill the next
-level. Anything unexpected on the way (an error, a null where the type forbids one, a value
-of the wrong type) abandons the plan, and graphql-core runs the operation again to answer it
-the standard way: a query reads, so running it twice changes nothing but the time it takes.
+A query with a plan (`schema.plans`) runs the way graphql-core runs it: the same resolvers
+are called in the same order, their values awaited the same way (one alone, several
+gathered, the others cancelled when one fails), and an error is located, nulls its nearest
+nullable field and is collected just as graphql-core does it. Answers, errors and their
+order, and the batches that loaders make, are graphql-core's. What a plan saves is the work
+graphql-core repeats for every object: which fields apply, a resolve info and converted
+arguments for every field, the generic completion of every value.
+
+A value that a plan does not expect (a null where the type forbids one, a value of the
+wrong type or class, a leaf that cannot be read) is a mistake of ours, never a client's:
+the plan is abandoned, and graphql-core runs the operation again, from fresh loaders, to
+answer it the standard way. A query reads, so running it twice changes nothing but the time.
 
 Operations without a plan still read plain leaves in place: a leaf whose Strawberry field
 has no resolver costs graphql-core about ten calls (a path, a resolve info, Strawberry's
@@ -14,12 +20,12 @@ wrapper, completion) for one `getattr`.
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 from collections import OrderedDict
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from graphql import ExecutionResult, GraphQLObjectType, Undefined
+from graphql import ExecutionResult, GraphQLError, GraphQLObjectType, Undefined, located_error
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -28,7 +34,7 @@ from strawberry.types.arguments import convert_arguments
 from schema.plans import compile_query, leaf_output, plain_leaf, read_leaf
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Mapping
+    from collections.abc import Awaitable, Iterable, Mapping, MutableMapping, MutableSequence
 
     from graphql.execution.collect_fields import GroupedFieldSet
     from graphql.pyutils import AwaitableOrValue
@@ -40,18 +46,48 @@ PLANS = 512  # operations whose plan (or lack of one) is kept
 
 
 class Unexpected(Exception):
-    """Something a plan does not answer itself: graphql-core will."""
+    """A value a plan does not answer itself: graphql-core will."""
 
 
-# Awaitables left by one level: the value, where it goes, how to complete it and its path.
-Pending = list[tuple["Awaitable[Any]", dict[str, Any], str, "Output", Path]]
+@runtime_checkable
+class FreshLoaders(Protocol):
+    """A context whose loaders can start afresh (`resolvers.context.Context`)."""
+
+    def fresh_loaders(self) -> object: ...
 
 
-def _discard(awaitable: Awaitable[Any]) -> None:
-    """Close a coroutine no one will await. A future is left alone: it may be shared (a
-    DataLoader keeps it for its key, for graphql-core's run to find) and settles on its own."""
-    if isinstance(awaitable, Coroutine):
+def _discard(awaitables: Iterable[Any]) -> None:
+    """Close coroutines no one will await, with the unstarted ones they hold (a field's
+    completion holds its resolver's coroutine, an object's the awaitables of its fields).
+    A future is left alone: it may be shared (a loader keeps it for its key) and settles on
+    its own."""
+    for awaitable in awaitables:
+        if not isinstance(awaitable, Coroutine):
+            continue
+        held: list[Any] = []
+        if inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED:
+            for argument in inspect.getcoroutinelocals(awaitable).values():
+                if isinstance(argument, dict):
+                    held.extend(argument.values())
+                elif isinstance(argument, list):
+                    held.extend(argument)
+                else:
+                    held.append(argument)
         awaitable.close()
+        _discard(held)
+
+
+async def _settle(results: MutableMapping[str, Any] | MutableSequence[Any], keys: list[Any]) -> Any:
+    """The awaitables at `keys` replaced by their values as graphql-core awaits them: one in
+    place, several gathered, the others cancelled as soon as one fails."""
+    if len(keys) == 1:
+        key = keys[0]
+        results[key] = await results[key]
+        return results
+    values = await gather_with_cancel(*(results[key] for key in keys))
+    for key, value in zip(keys, values, strict=True):
+        results[key] = value
+    return results
 
 
 class Execution(StrawberryGraphQLCoreExecutionContext):
@@ -63,7 +99,12 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
     def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[Any]:
         plan = self._plan()
-        if plan is None or self.middleware_manager_in_use:
+        if (
+            plan is None
+            or serially
+            or self.middleware_manager_in_use
+            or self.abort_signal is not None
+        ):
             return super().execute_operation(serially)
         return self._execute_plan(plan, serially)
 
@@ -89,80 +130,179 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
     async def _execute_plan(self, plan: ObjectPlan, serially: bool | None) -> Any:
         self._converted: dict[int, Mapping[str, Any]] = {}
+        data: Any
         try:
-            data = await self._run(plan)
-        except Exception:  # answered again, errors and all, the standard way
-            result = super().execute_operation(serially)
-            return await result if self.is_awaitable(result) else result
-        return ExecutionResult(data, None)
+            result = self._execute_fields(plan, self.root_value, None)
+            data = await result if self.is_awaitable(result) else result
+        except Unexpected:
+            return await self._start_over(serially)
+        except GraphQLError as error:  # a non-null field's error nulls the whole answer
+            self.collected_errors.add(error, None)
+            data = None
+        return ExecutionResult(data, self.collected_errors.errors or None)
 
-    async def _run(self, plan: ObjectPlan) -> dict[str, Any]:
-        pending: Pending = []
-        try:
-            data = self._fill(plan, self.root_value, None, pending)
-            while pending:
-                level, pending = pending, []
-                values = await asyncio.gather(*(item[0] for item in level), return_exceptions=True)
-                for (_, target, key, output, path), value in zip(level, values, strict=True):
-                    if isinstance(value, BaseException):
-                        raise Unexpected from value
-                    target[key] = self._complete(output, value, path, pending)
-        except BaseException:
-            for awaitable, *_ in pending:  # started by this level, never to be awaited
-                _discard(awaitable)
-            raise
-        return data
+    async def _start_over(self, serially: bool | None) -> Any:
+        """graphql-core's answer, as it would be without the abandoned plan: from loaders
+        that hold nothing of it, by an executor that collects its own errors."""
+        if isinstance(self.context_value, FreshLoaders):
+            self.context_value.fresh_loaders()
+        executor = self.build_per_event_executor(self.root_value)
+        assert isinstance(executor, Execution)  # a copy of this one
+        result = super(Execution, executor).execute_operation(serially)
+        return await result if self.is_awaitable(result) else result
 
-    def _fill(
-        self, plan: ObjectPlan, source: Any, path: Path | None, pending: Pending
-    ) -> dict[str, Any]:
+    # -- graphql-core's execution, over a plan ------------------------------------------
+
+    def _execute_fields(  # noqa: PLR0912 - every field of every object: calls count
+        self, plan: ObjectPlan, source: Any, path: Path | None
+    ) -> AwaitableOrValue[dict[str, Any]]:
         if plan.origin is not None and not isinstance(source, plan.origin):
             raise Unexpected
         parent = plan.object_type
-        answer: dict[str, Any] = {}
-        for field in plan.fields:
-            key = field.key
-            leaf = field.leaf
-            if leaf is not None:
-                value = getattr(source, leaf.attribute)
-                if type(value) is not leaf.unchanged:
-                    value = leaf_output(leaf, value)
-                    if value is Undefined:
-                        raise Unexpected
-                answer[key] = value
-                continue
-            if field.output is None:
-                answer[key] = parent.name  # __typename
-                continue
-            field_path = Path(path, key, parent.name)
-            value = self._resolve(field, parent, source, field_path)
-            if self.is_awaitable(value):
-                answer[key] = None  # its place in the answer's order, filled in later
-                pending.append((value, answer, key, field.output, field_path))
-            else:
-                answer[key] = self._complete(field.output, value, field_path, pending)
-        return answer
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for field in plan.fields:
+                key = field.key
+                leaf = field.leaf
+                if leaf is not None:
+                    try:
+                        value = getattr(source, leaf.attribute)
+                    except Exception as error:
+                        raise Unexpected from error
+                    if type(value) is not leaf.unchanged:
+                        value = leaf_output(leaf, value)
+                        if value is Undefined:
+                            raise Unexpected
+                    results[key] = value
+                    continue
+                output = field.output
+                if output is None:
+                    results[key] = parent.name  # __typename
+                    continue
+                field_path = Path(path, key, parent.name)
+                try:  # graphql-core's execute_field
+                    result = self._resolve(field, parent, source, field_path)
+                    if is_awaitable(result):
+                        results[key] = self._complete_awaitable(field, output, result, field_path)
+                        awaitable_fields.append(key)
+                        continue
+                    result = self._complete(field, output, result, field_path)
+                    if output.coerce is None and is_awaitable(result):  # a leaf never is
+                        results[key] = self._guarded(field, output, result, field_path)
+                        awaitable_fields.append(key)
+                        continue
+                except Unexpected:
+                    raise
+                except Exception as error:
+                    self._field_error(error, field, output, field_path)
+                    result = None
+                results[key] = result
+        except Exception as error:
+            self._abandon([results[key] for key in awaitable_fields], error)
+            raise
+        if not awaitable_fields:
+            return results
+        return _settle(results, awaitable_fields)
 
-    def _complete(self, output: Output, value: Any, path: Path, pending: Pending) -> Any:
-        if value is None:
+    def _abandon(self, awaitables: list[Any], error: Exception) -> None:
+        """Awaitables started before `error`: closed when the plan is abandoned, else settled
+        in the background as graphql-core settles them (their errors may still be collected)."""
+        if isinstance(error, Unexpected):
+            _discard(awaitables)
+        elif awaitables:
+            self.settle_in_background(awaitables)
+
+    async def _complete_awaitable(
+        self, field: FieldPlan, output: Output, result: Awaitable[Any], path: Path
+    ) -> Any:
+        try:
+            resolved = await result
+            completed = self._complete(field, output, resolved, path)
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Unexpected:
+            raise
+        except Exception as error:
+            self._field_error(error, field, output, path)
+            completed = None
+        return completed
+
+    def _guarded(
+        self, field: FieldPlan, output: Output, completed: Awaitable[Any], path: Path
+    ) -> Awaitable[Any]:
+        """`completed`, its error collected here if the type allows a null. Where it does
+        not, the error (located already, deeper down) goes on to the parent unchanged, and
+        graphql-core's guard would cost a coroutine for nothing."""
+        if output.non_null and self.error_propagation:
+            return completed
+        return self._await_completed(field, output, completed, path)
+
+    async def _await_completed(
+        self, field: FieldPlan, output: Output, completed: Awaitable[Any], path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except Unexpected:
+            raise
+        except Exception as error:
+            self._field_error(error, field, output, path)
+            return None
+
+    def _field_error(self, raw: Exception, field: FieldPlan, output: Output, path: Path) -> None:
+        """Located; raised on to the parent when the type forbids a null, else collected."""
+        error = located_error(raw, list(field.nodes), path.as_list())
+        if self.error_propagation and output.non_null:
+            raise error
+        self.collected_errors.add(error, path)
+
+    def _complete(self, field: FieldPlan, output: Output, value: Any, path: Path) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        if value is None or value is Undefined:
             if output.non_null:
                 raise Unexpected
             return None
         if output.coerce is not None:
-            coerced = output.coerce(value)
+            coerced = output.coerce(value)  # a value the scalar refuses raises, located
             if coerced is None or coerced is Undefined:
                 raise Unexpected
             return coerced
         if output.item is not None:
-            if not isinstance(value, list | tuple):
-                raise Unexpected
-            item = output.item
-            return [
-                self._complete(item, each, Path(path, index, None), pending)
-                for index, each in enumerate(value)
-            ]
+            return self._complete_list(field, output.item, value, path)
         assert output.plan is not None
-        return self._fill(output.plan, value, path, pending)
+        return self._execute_fields(output.plan, value, path)
+
+    def _complete_list(self, field: FieldPlan, item: Output, values: Any, path: Path) -> Any:
+        if not isinstance(values, list | tuple):
+            raise Unexpected
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for index, value in enumerate(values):
+                item_path = Path(path, index, None)
+                if item.coerce is not None and is_awaitable(value):
+                    raise Unexpected  # an object's plan refuses it: it is of another class
+                try:
+                    result = self._complete(field, item, value, item_path)
+                    if is_awaitable(result):
+                        completed.append(self._guarded(field, item, result, item_path))
+                        awaitable_indices.append(index)
+                    else:
+                        completed.append(result)
+                except Unexpected:
+                    raise
+                except Exception as error:
+                    self._field_error(error, field, item, item_path)
+                    completed.append(None)
+        except Exception as error:
+            self._abandon([completed[index] for index in awaitable_indices], error)
+            raise
+        if not awaitable_indices:
+            return completed
+        return _settle(completed, awaitable_indices)
 
     def _resolve(self, plan: FieldPlan, parent: GraphQLObjectType, source: Any, path: Path) -> Any:
         """What Strawberry's resolver wrapper would pass the resolver, without the wrapper."""
@@ -199,6 +339,8 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
     @property
     def _strawberry(self) -> Schema:
         return self.schema._strawberry_schema  # type: ignore[attr-defined, no-any-return]
+
+    # -- graphql-core's own execution, with plain leaves read in place -------------------
 
     def execute_fields(
         self,
@@ -247,14 +389,4 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             raise
         if not awaitable_fields:
             return results
-
-        async def get_results() -> dict[str, Any]:
-            if len(awaitable_fields) == 1:  # no tasks to gather
-                field = awaitable_fields[0]
-                results[field] = await results[field]
-                return results
-            awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
-            results.update(zip(awaitable_fields, awaited, strict=True))
-            return results
-
-        return get_results()
+        return _settle(results, awaitable_fields)

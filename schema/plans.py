@@ -168,8 +168,9 @@ class _Compiler:
         origin: type | None,
     ) -> ObjectPlan:
         grouped: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()  # a fragment spread twice adds its fields once
         for selection_set in selection_sets:
-            self._collect(parent, selection_set, grouped)
+            self._collect(parent, selection_set, grouped, visited)
         fields = tuple(self._field(parent, key, nodes) for key, nodes in grouped.items())
         return ObjectPlan(parent, origin, fields)
 
@@ -178,7 +179,9 @@ class _Compiler:
         parent: GraphQLObjectType,
         selection_set: SelectionSetNode,
         grouped: dict[str, list[FieldNode]],
+        visited: set[str],
     ) -> None:
+        """graphql-core's collection of fields, in its order: nodes merge under their key."""
         for selection in selection_set.selections:
             if selection.directives:
                 raise NoPlan
@@ -187,13 +190,16 @@ class _Compiler:
                 grouped.setdefault(key, []).append(selection)
             elif isinstance(selection, InlineFragmentNode):
                 if self._applies(selection.type_condition, parent):
-                    self._collect(parent, selection.selection_set, grouped)
+                    self._collect(parent, selection.selection_set, grouped, visited)
             elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
+                name = selection.name.value
+                fragment = self.fragments.get(name)
                 if fragment is None or fragment.variable_definitions:
                     raise NoPlan
-                if self._applies(fragment.type_condition, parent):
-                    self._collect(parent, fragment.selection_set, grouped)
+                if not self._applies(fragment.type_condition, parent) or name in visited:
+                    continue
+                visited.add(name)
+                self._collect(parent, fragment.selection_set, grouped, visited)
             else:
                 raise NoPlan
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from strawberry.extensions import SchemaExtension
 
+from db.rows import format_time
 from resolvers import ids
 from schema import build_schema
 
@@ -278,3 +282,83 @@ async def test_an_error_of_ours_before_execution_is_masked() -> None:
     assert [(e.message, (e.extensions or {}).get("code")) for e in result.errors] == [
         ("Unexpected error.", "INTERNAL_SERVER_ERROR")
     ]
+
+
+# Two pages of the same thread, loaded in one batch: `bad` takes the cursor under test.
+BATCHED_PAGES = """query ($after: String, $order: CommentOrder) {
+  good: thread(key: "demo") { comments(first: 2) { totalCount nodes { body } } }
+  bad: thread(key: "demo") { comments(first: 2, after: $after, orderBy: $order) { totalCount } }
+}"""
+
+
+async def assert_only_the_bad_page_fails(
+    gql: GraphQLClient, after: str, order: str
+) -> dict[str, Any]:
+    """`bad` is a page or BAD_USER_INPUT; `good`, in the same batch, is its page either way."""
+    good = (await gql.data(BATCHED_PAGES))["good"]
+    body = await gql(BATCHED_PAGES, {"after": after, "order": order})
+    assert body["data"]["good"] == good, body
+    errors = body.get("errors", [])
+    assert [(e["path"], e["extensions"]["code"]) for e in errors] in (
+        [],
+        [(["bad", "comments"], "BAD_USER_INPUT")],
+    ), body
+    if errors:
+        assert body["data"]["bad"] is None
+        assert "not a cursor" in errors[0]["message"]
+    else:
+        assert body["data"]["bad"]["comments"]["totalCount"] == 17
+    return body
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["OLDEST", "x", 1],
+        ["OLDEST", "", 0],
+        ["TOP", 1, "x", 2],
+        ["OLDEST", "9999-12-31T23:59:59-14:00", 1],
+        ["NEWEST", "0001-01-01T00:00:00+14:00", 1],
+        ["OLDEST", "2025-06-01T12:00:00", 1],  # no time zone
+        ["TOP", 2**40, "2025-06-01T12:00:00.000000Z", 1],  # beyond a like count
+    ],
+)
+async def test_cursors_that_failed_their_batch_are_bad_user_input(
+    gql: GraphQLClient, payload: list[Any]
+) -> None:
+    """Such a cursor once passed decoding, failed the batched statement for every page in
+    it, and answered INTERNAL_SERVER_ERROR."""
+    body = await assert_only_the_bad_page_fails(gql, forge(payload), payload[0])
+    assert codes(body) == ["BAD_USER_INPUT"], body
+
+
+# What a client may put in a cursor: anything JSON holds, shaped like a cursor or not.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=8,
+)
+moments = st.datetimes(timezones=st.timezones() | st.none()).map(lambda d: d.isoformat()) | (
+    st.datetimes(timezones=st.just(UTC)).map(format_time)  # as cursors write them
+)
+cursor_shaped = st.tuples(
+    st.sampled_from(["OLDEST", "NEWEST", "TOP"]),
+    st.lists(st.integers(-1, 2**64) | st.sampled_from([0, 1, 3, 2**31, 2**63]), max_size=2),
+    moments | st.text(max_size=30),
+    st.integers(-(2**64), 2**64) | json_values,
+).map(lambda t: [t[0], *t[1][:1], t[2], t[3]] if t[0] == "TOP" else [t[0], t[2], t[3]])
+cursors = (
+    (cursor_shaped | json_values).map(forge)
+    | st.text(max_size=60)
+    | st.binary(max_size=60).map(lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="))
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(after=cursors, order=st.sampled_from(["OLDEST", "NEWEST", "TOP"]))
+async def test_any_cursor_is_a_page_or_bad_user_input(
+    gql: GraphQLClient, after: str, order: str
+) -> None:
+    await assert_only_the_bad_page_fails(gql, after, order)

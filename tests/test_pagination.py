@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from db.rows import CommentOrder, PageRequest
+from resolvers.loaders import Loaders
 from tests.conftest import new_comment
 
 if TYPE_CHECKING:
@@ -179,3 +182,25 @@ async def test_threads_connection_pages(app: Starlette, gql: GraphQLClient) -> N
             break
         after = threads["pageInfo"]["endCursor"]
     assert keys == ["post-3", "post-2", "post-1", "post-0", "demo"]
+
+
+async def test_a_cursor_the_database_refuses_fails_only_its_own_pages(storage: Storage) -> None:
+    """The API lets no such cursor through (tests/test_bad_input.py); should one reach a batch,
+    the pages after other cursors in it still load."""
+    thread = await storage.create_thread("refusals", "Refusals", None, datetime.now(UTC))
+    moment = datetime.now(UTC)
+    await storage.insert_comments(
+        thread.id, [new_comment("one", moment), new_comment("two", moment)]
+    )
+    loaders = Loaders(storage)
+    requests = [
+        PageRequest(thread.id, None, CommentOrder.OLDEST, None, 5),
+        PageRequest(thread.id, None, CommentOrder.OLDEST, ("not a time", 1), 5),
+        PageRequest(thread.id, None, CommentOrder.NEWEST, None, 5),
+    ]
+    good, bad, newest = await asyncio.gather(
+        *(loaders.page.load(r) for r in requests), return_exceptions=True
+    )
+    assert [c.body for c in good] == ["one", "two"]  # type: ignore[union-attr]
+    assert [c.body for c in newest] == ["two", "one"]  # type: ignore[union-attr]
+    assert isinstance(bad, ValueError)
