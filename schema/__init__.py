@@ -12,6 +12,7 @@ from strawberry.extensions import (
     MaskErrors,
     SchemaExtension,
 )
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from schema.documents import CachedDocuments, Documents
@@ -33,9 +34,14 @@ log = logging.getLogger("threadql.errors")
 DOCUMENT_CACHE_SIZE = 512  # distinct documents kept parsed and validated
 
 
+# Errors of the client's that Strawberry raises as exceptions; its WebSocket handler answers
+# them (close 4400 with their text) only while they are not masked.
+CLIENT_ERRORS = (GraphQLError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
 def unexpected(error: GraphQLError) -> bool:
     """An error of ours, not of the client's: its message is not for the client."""
-    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+    return error.original_error is not None and not isinstance(error.original_error, CLIENT_ERRORS)
 
 
 def request_id(context: object) -> str | None:

@@ -16,6 +16,7 @@ import pytest
 from strawberry.extensions import SchemaExtension
 from websockets.exceptions import ConnectionClosed
 
+from resolvers import ids
 from resolvers import live as live_events
 from server import auth
 from server.settings import Settings
@@ -439,6 +440,27 @@ async def test_a_bad_token_is_refused_and_anonymous_subscribers_are_welcome(
     assert message["type"] in ("error", "next")
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert "not a valid id" in errors[0]["message"]
+
+
+async def test_an_operation_name_the_document_lacks_is_said_not_masked(
+    live: LiveServer,
+) -> None:
+    """As a document that does not parse: graphql-transport-ws ends the socket with 4400 and
+    the reason, the client's mistake and not an unexpected error of ours."""
+    thread = ids.encode("Thread", 1)
+    document = (
+        f'subscription S {{ commentAdded(threadId: "{thread}") {{ id }} }} query Q {{ __typename }}'
+    )
+    async with GraphQLWebSocket.connect(live.ws_url) as ws:
+        payload = {"query": document, "operationName": "Nope"}
+        await ws.send({"id": "1", "type": "subscribe", "payload": payload})
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.receive(), 10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4400,
+        'Unknown operation named "Nope".',
+    )
 
 
 # Anything about a comment but its viewer's view of it: subscribers may share its execution.
