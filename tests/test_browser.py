@@ -363,6 +363,21 @@ async def test_the_demo_page_renders_the_thread_nested_as_written(
     tab.assert_clean()
 
 
+async def test_a_token_that_expires_on_an_open_page_leaves_it_readable(
+    server: live.LiveServer, browser: Browser
+) -> None:
+    """The server closes the live socket with 4401 at `exp`; the widget loads afresh and
+    reads anonymously, saying why, instead of knocking with the old token for ever."""
+    token = auth.mint(SECRET, sub="brief", name="Bri Efly", expires_in=4)
+    brief = {"token": token, "name": "Bri Efly", "expires": 4_102_444_800_000}
+    tab = await open_tab(browser, server.url + "/", session=brief)
+    page = tab.page
+    await expect(page.get_by_text("Signed in as Bri Efly.")).to_be_visible()
+    await expect(page.get_by_text("Signing in did not work")).to_be_visible(timeout=20_000)
+    await expect(page.get_by_role("heading", name="28 Comments")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Write a comment")).to_have_count(0)
+
+
 async def test_expand_full_comment_shows_the_whole_body(
     server: live.LiveServer, browser: Browser
 ) -> None:

@@ -108,8 +108,8 @@
   // ---- Live updates: the client side of graphql-transport-ws
 
   class Live {
-    constructor(token, operations, onData, onReconnect) {
-      Object.assign(this, { token, operations, onData, onReconnect });
+    constructor(token, operations, onData, onReconnect, onExpired) {
+      Object.assign(this, { token, operations, onData, onReconnect, onExpired });
       this.failures = 0;
       this.stopped = false;
       this.open();
@@ -141,8 +141,10 @@
           this.onData(message.id, message.payload.data);
         }
       };
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         if (this.stopped) return;
+        // 4401: the token has expired. Its socket would only be refused again: load afresh.
+        if (event.code === 4401) return this.onExpired();
         // Back off, with jitter, so that a restarted server is not met by every reader at once.
         const delay = Math.min(30000, 1000 * 2 ** this.failures++) * (0.5 + Math.random() / 2);
         this.timer = setTimeout(() => this.open(), delay);
@@ -528,6 +530,7 @@ ol { list-style: none; margin: 0; padding: 0; }
         (id, data) =>
           id === "added" ? this.arrived(data.commentAdded) : this.update(data.commentUpdated),
         () => this.resync(),
+        () => this.load(),
       );
     }
 
