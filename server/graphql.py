@@ -461,7 +461,9 @@ class GraphQLView(GraphQL[Context, None]):
         """Check the token of `connection_init`; anonymous connections may read and subscribe.
         A signed-in connection's authority ends when its token expires (`SocketHandler`)."""
         params = context.connection_params or {}
-        authorization = params.get("authorization")
+        # Clients copy the HTTP header here, and header names are case-insensitive.
+        names = [name for name in params if name.lower() == "authorization"]
+        authorization = params[names[0]] if names else None
         try:
             context.viewer = await self._viewer(authorization)
             token = bearer(authorization) if context.viewer is not None else None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from strawberry.extensions import SchemaExtension
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from resolvers import ids
@@ -461,6 +462,20 @@ async def test_an_operation_name_the_document_lacks_is_said_not_masked(
         4400,
         'Unknown operation named "Nope".',
     )
+
+
+@pytest.mark.parametrize("name", ["authorization", "Authorization", "AUTHORIZATION"])
+async def test_the_token_is_found_whatever_the_case_of_its_name(
+    live: LiveServer, name: str
+) -> None:
+    token = auth.mint(SECRET, sub="cased", name="Case Sensitive")
+    async with connect(live.ws_url, subprotocols=["graphql-transport-ws"]) as connection:  # type: ignore[list-item]
+        ws = GraphQLWebSocket(connection)
+        await ws.send({"type": "connection_init", "payload": {name: f"Bearer {token}"}})
+        assert (await ws.receive())["type"] == "connection_ack"
+        operation = await ws.subscribe("{ viewer { name } }")
+        data = await asyncio.wait_for(ws.next_data(operation), 10)
+    assert data == {"viewer": {"name": "Case Sensitive"}}
 
 
 # Anything about a comment but its viewer's view of it: subscribers may share its execution.
