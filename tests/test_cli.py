@@ -229,9 +229,13 @@ def test_every_command_says_what_it_does_its_defaults_and_its_database(
 
 def test_make_serve_takes_the_port() -> None:
     def serve_command(*args: str) -> str:
+        # Not as a sub-make of `make test`, which would print the directories it enters.
+        outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+        env = {name: value for name, value in os.environ.items() if name not in outer}
         planned = subprocess.run(
-            ["make", "--dry-run", "serve", *args],
+            ["make", "--dry-run", "--no-print-directory", "serve", *args],
             cwd=ROOT,
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,
