@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import strawberry
-from graphql import get_operation_ast, parse
+from graphql import GraphQLObjectType, get_operation_ast, parse
 
 from schema import schema
 from schema.audience import PER_VIEWER, reads_viewer
@@ -91,6 +91,6 @@ def test_only_the_named_operation_is_weighed() -> None:
 def test_a_marked_attribute_stays_a_plain_leaf() -> None:
     """The mark is metadata: no resolver is added, and the compiled plans read it in place."""
     comment = schema._schema.get_type("Comment")
-    assert comment is not None
+    assert isinstance(comment, GraphQLObjectType)
     for name in ("viewerCanEdit", "viewerCanDelete", "likeCount"):
-        assert plain_leaf(comment.fields[name]) is not None, name  # type: ignore[union-attr]
+        assert plain_leaf(comment.fields[name]) is not None, name
