@@ -27,9 +27,7 @@ class Item:
 class Book(Item):
     shelf: Shelf
 
-    @strawberry.field(metadata=PER_VIEWER)
-    def can_borrow(self) -> bool:
-        return False
+    can_borrow: bool = strawberry.field(resolver=lambda: False, metadata=PER_VIEWER)
 
 
 @strawberry.type
