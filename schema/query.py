@@ -6,6 +6,7 @@ import strawberry
 
 from db.rows import CommentRow, ThreadRow
 from resolvers import lookups, pages
+from schema.audience import PER_VIEWER
 from schema.types import Comment, Info, Node, Thread, ThreadConnection, User
 
 
@@ -43,7 +44,9 @@ class Query:
         row = await lookups.comment(info.context, id)
         return Comment.from_row(row, info.context) if row else None
 
-    @strawberry.field(description="The signed-in user; null for anonymous readers.")
+    @strawberry.field(
+        description="The signed-in user; null for anonymous readers.", metadata=PER_VIEWER
+    )
     def viewer(self, info: Info) -> User | None:
         viewer = info.context.viewer
         return User.from_row(viewer, info.context.base_url) if viewer else None

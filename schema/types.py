@@ -13,15 +13,12 @@ from db.rows import CommentOrder, CommentRow, CommentState, ThreadRow, UserRow
 from resolvers import ids, pages, text
 from resolvers.context import Context
 from resolvers.cursors import comment_cursor, thread_cursor
+from schema.audience import PER_VIEWER
 
 strawberry.enum(CommentState, description="VISIBLE, or a placeholder that keeps its replies.")
 strawberry.enum(CommentOrder, description="TOP: most likes first, ties oldest first.")
 
 Info = strawberry.Info[Context, None]
-
-# The fields whose value depends on who asks. A live selection holding none of them is the
-# same for every subscriber, and server/fanout.py executes it once for all of them.
-VIEWER_FIELDS = frozenset({"viewer", "viewerHasLiked", "viewerCanEdit", "viewerCanDelete"})
 
 
 @strawberry.interface(description="An object with a global id, opaque to clients.")
@@ -110,8 +107,8 @@ class Comment(Node):
     created_at: datetime
     edited_at: datetime | None
     like_count: int
-    viewer_can_edit: bool
-    viewer_can_delete: bool
+    viewer_can_edit: bool = strawberry.field(metadata=PER_VIEWER)
+    viewer_can_delete: bool = strawberry.field(metadata=PER_VIEWER)
     reply_count: int = strawberry.field(description="Direct visible replies.")
     descendant_count: int = strawberry.field(description="All visible comments beneath.")
     row: Private[CommentRow]
@@ -143,7 +140,9 @@ class Comment(Node):
             row=row,
         )
 
-    @strawberry.field(description="False for anonymous readers.", graphql_type=bool)
+    @strawberry.field(
+        description="False for anonymous readers.", graphql_type=bool, metadata=PER_VIEWER
+    )
     def viewer_has_liked(self, info: Info) -> Awaitable[bool] | bool:
         """Not a coroutine: most readers are anonymous, and their answer needs no waiting."""
         if info.context.viewer is None:

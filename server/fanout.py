@@ -3,10 +3,10 @@
 Strawberry's graphql-transport-ws handler runs `schema.stream` once per operation, so each
 event's selection would run, and be encoded, once per subscriber. Subscriptions with the
 same document, variables, operation name and server URL (its avatars' links), that read no
-field as the viewer or whose subscriber is anonymous, join a group instead: one stream for
-the group, each result encoded once and offered to every member's bounded queue, a turn for
-each (`server.broker.Turns`). A member sends it under its own operation id. Everything else
-takes Strawberry's own path.
+field marked as the viewer's (`schema.audience`) or whose subscriber is anonymous, join a
+group instead: one stream for the group, each result encoded once and offered to every
+member's bounded queue, a turn for each (`server.broker.Turns`). A member sends it under its
+own operation id. Everything else takes Strawberry's own path.
 """
 
 from __future__ import annotations
@@ -19,14 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
-from graphql import (
-    GraphQLSyntaxError,
-    OperationType,
-    Visitor,
-    get_operation_ast,
-    parse,
-    visit,
-)
+from graphql import GraphQLSyntaxError, OperationType, get_operation_ast, parse
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -34,13 +27,14 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers.context import Context
 from schema import DOCUMENT_CACHE_SIZE
-from schema.types import VIEWER_FIELDS
+from schema.audience import reads_viewer
 from server.broker import BoundedQueue, SubscriberTooSlow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from graphql import FieldNode
+    import strawberry
+    from graphql import GraphQLSchema
     from strawberry.schema import BaseSchema
     from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 
@@ -61,17 +55,9 @@ class _Audience(enum.Enum):
     ANYONE = "anyone"
 
 
-class _FieldNames(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def enter_field(self, node: FieldNode, *_: object) -> None:
-        self.names.add(node.name.value)
-
-
-@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
-def _audience(query: str, operation_name: str | None, max_tokens: int) -> _Audience:
+def _audience(
+    schema: GraphQLSchema, max_tokens: int, query: str, operation_name: str | None
+) -> _Audience:
     try:
         document = parse(query, no_location=True, max_tokens=max_tokens)
     except GraphQLSyntaxError:
@@ -79,9 +65,7 @@ def _audience(query: str, operation_name: str | None, max_tokens: int) -> _Audie
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
         return _Audience.NOBODY
-    fields = _FieldNames()
-    visit(document, fields)
-    return _Audience.ANONYMOUS if fields.names & VIEWER_FIELDS else _Audience.ANYONE
+    return _Audience.ANONYMOUS if reads_viewer(schema, document, operation) else _Audience.ANYONE
 
 
 def _encoded(result: ExecutionResult) -> ExecutionResult:
@@ -100,6 +84,11 @@ class Fanout:
         self.schema = schema
         self.queue_size = queue_size  # results a member may fall behind before it is cut off
         self.max_tokens = max_tokens
+        # The GraphQL schema holds the marks: Strawberry's own schema is built on it.
+        graphql_schema = cast("strawberry.Schema", schema)._schema
+        self._audience = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(
+            functools.partial(_audience, graphql_schema, max_tokens)
+        )
         self._open: dict[Key, _Group] = {}  # the groups a new subscriber may join
         self._running: set[_Group] = set()
 
@@ -109,7 +98,7 @@ class Fanout:
         name: object = operation.operation_name
         if not isinstance(query, str) or not isinstance(name, str | None):
             return None
-        audience = _audience(query, name, self.max_tokens)
+        audience = self._audience(query, name)
         if audience is _Audience.NOBODY or (
             audience is _Audience.ANONYMOUS and context.viewer is not None
         ):

@@ -21,6 +21,7 @@ from server.cache import LRU, ReadRecorder, matches
 from server.graphql import EXAMPLE_QUERY, GraphQLView
 from server.settings import Settings
 from tests.services import SECRET
+from tests.variants import add_salutation
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -246,6 +247,35 @@ async def test_signed_in_requests_bypass_the_cache(api: Api) -> None:
     count, response = await api.counted(EXAMPLE_QUERY, headers={"Authorization": ""})
     assert count == 4
     assert "etag" not in response.headers
+
+
+async def test_a_viewer_field_of_any_name_is_never_answered_to_another_viewer(api: Api) -> None:
+    """Only anonymous answers are kept and served, so a field marked as the viewer's, whatever
+    its name, is answered to each signed-in reader as that reader."""
+    add_salutation(api.app)
+    query = """{ thread(key: "demo") { comments(first: 2) {
+      nodes { id ... on Comment { greeting: salutation } }
+    } } }"""
+
+    async def greetings(
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, set[object], httpx.Response]:
+        count, response = await api.counted(query, headers=headers)
+        assert response.status_code == 200, response.text
+        nodes = response.json()["data"]["thread"]["comments"]["nodes"]
+        assert len(nodes) == 2
+        return count, {node["greeting"] for node in nodes}, response
+
+    _, anonymous, stored = await greetings()
+    assert anonymous == {None}
+    for who, name in [("alice", "Alice"), ("bob", "Bob"), ("alice", "Alice")]:
+        count, seen, response = await greetings(bearer(who))
+        assert seen == {f"Hello, {name}"}
+        assert count > 1
+        assert "etag" not in response.headers
+    hot, anonymous, again = await greetings()
+    assert (hot, anonymous) == (1, {None})
+    assert again.headers["etag"] == stored.headers["etag"]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

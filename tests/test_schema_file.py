@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from schema import schema
+from schema.audience import per_viewer
 from schema.mutation import UserErrorCode
-from schema.types import VIEWER_FIELDS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -39,11 +39,18 @@ def test_schema_has_the_public_contract() -> None:
 
 
 def test_every_field_named_for_the_viewer_is_known_to_the_live_fan_out() -> None:
-    """server/fanout.py shares a live selection between viewers only if it holds none of
-    VIEWER_FIELDS: a new field that depends on the viewer must be among them."""
+    """server/fanout.py shares a live selection between viewers only if it reads no field
+    marked as the viewer's (schema/audience.py): a field named for the viewer is marked."""
     named = set(re.findall(r"^\s+(viewer\w*)[(:]", schema.as_str(), re.MULTILINE))
     assert named, "the pattern finds the viewer's fields"
-    assert named <= VIEWER_FIELDS, named - VIEWER_FIELDS
+    types = schema._schema.type_map.values()
+    marked = {
+        name
+        for graphql_type in types
+        for name, field in getattr(graphql_type, "fields", {}).items()
+        if per_viewer(field)
+    }
+    assert named <= marked, named - marked
 
 
 def test_the_readme_lists_every_user_error_code() -> None:

@@ -23,6 +23,7 @@ from server import auth
 from server.settings import Settings
 from tests.live import GraphQLWebSocket, LiveServer, live_server, receiving
 from tests.services import SECRET
+from tests.variants import add_salutation
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -306,6 +307,36 @@ async def test_a_viewer_dependent_selection_is_read_as_each_signed_in_viewer(
         ]
     assert [comment["id"] for comment in seen] == [mine] * 4
     assert [comment["viewerCanEdit"] for comment in seen] == [True, False, False, False]
+    assert executions["commentAdded"] == 3
+
+
+async def test_a_viewer_field_of_any_name_is_read_as_each_signed_in_viewer(
+    live: LiveServer, poster: Poster, executions: Counter[str]
+) -> None:
+    """Whether subscribers share is decided by the fields' marks, not by their names."""
+    add_salutation(live.app)
+    thread_id, _ = await demo_ids(poster)
+    selection = """subscription ($thread: ID!) {
+      commentAdded(threadId: $thread) { id ...Greeted }
+    }
+    fragment Greeted on Comment { ... on Comment { greeting: salutation } }"""
+    async with (
+        GraphQLWebSocket.connect(live.ws_url, token("ann", "Ann")) as ann,
+        GraphQLWebSocket.connect(live.ws_url, token("ben", "Ben")) as ben,
+        GraphQLWebSocket.connect(live.ws_url) as anonymous,
+        GraphQLWebSocket.connect(live.ws_url) as another,
+    ):
+        sockets = [ann, ben, anonymous, another]
+        operations = [await ws.subscribe(selection, {"thread": thread_id}) for ws in sockets]
+        await until(lambda: receiving(live.app) == (3, 2))
+        assert receiving(live.app) == (3, 2)
+        added = await poster.add("Who reads this?")
+        seen = [
+            (await asyncio.wait_for(ws.next_data(operation), 10))["commentAdded"]
+            for ws, operation in zip(sockets, operations, strict=True)
+        ]
+    assert [comment["id"] for comment in seen] == [added] * 4
+    assert [comment["greeting"] for comment in seen] == ["Hello, Ann", "Hello, Ben", None, None]
     assert executions["commentAdded"] == 3
 
 
