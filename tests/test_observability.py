@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -234,3 +235,27 @@ def test_bad_operations_settings_stop_start_up(tmp_path: Path) -> None:
         result = run(["serve"], {"THREADQL_TRACING": "true"})
         assert result.returncode == 2
         assert "THREADQL_TRACING" in result.stderr
+
+
+OVERSIZED = 'query Likes { thread(key: "demo") { comments(first: 3) { nodes { likeCount } } } }'
+
+
+async def test_metrics_count_plan_fallbacks(sqlite_url: str, tmp_path: Path) -> None:
+    """A value no plan expects (a like count beyond Int, stored behind the API's back) sends
+    the operation to graphql-core, which answers it; /metrics counts each time it happens,
+    and never when plans are off."""
+    for plans, fallbacks in ((True, 1), (False, 0)):
+        database = tmp_path / f"plans-{plans}.db"
+        settings = Settings(
+            database_url=f"sqlite:///{database}",
+            data_dir=str(tmp_path),
+            query_plans=plans,
+            response_cache=False,
+        )
+        async with serving(settings) as (_, client):
+            with sqlite3.connect(database) as connection:
+                connection.execute("UPDATE comments SET like_count = ?", (2**40,))
+            body = (await client.post("/graphql", json={"query": OVERSIZED})).json()
+            assert body["errors"][0]["message"].startswith("Int cannot represent")
+            text = (await client.get("/metrics")).text
+        assert sample(text, "threadql_plan_fallbacks_total") == fallbacks
