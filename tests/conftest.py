@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from db.storage import Storage
+
+
+# `THREADQL_QUERY_PLANS=false pytest …` serves the apps the API tests build with graphql-core's
+# own execution: CI runs them both ways.
+QUERY_PLANS = Settings.from_env(
+    {"THREADQL_QUERY_PLANS": os.environ.get("THREADQL_QUERY_PLANS", "true")}
+).query_plans
 
 
 def new_comment(
@@ -111,7 +119,9 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
 @pytest.fixture
 async def app(database_url: str, tmp_path: Path) -> AsyncIterator[Starlette]:
     """The whole application on a fresh database with the demo thread, lifespan running."""
-    application = create_app(Settings(database_url=database_url, data_dir=str(tmp_path)))
+    application = create_app(
+        Settings(database_url=database_url, data_dir=str(tmp_path), query_plans=QUERY_PLANS)
+    )
     async with application.router.lifespan_context(application):
         yield application
 

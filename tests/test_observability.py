@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server import auth
 from server.app import create_app
 from server.logs import JSONFormatter
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 from tests.live import GraphQLWebSocket, free_port, live_server
 from tests.services import SECRET
 from tests.test_cli import run
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
-    import pytest
     from starlette.applications import Starlette
 
     from db.sql import SQLStorage
@@ -259,3 +259,10 @@ async def test_metrics_count_plan_fallbacks(sqlite_url: str, tmp_path: Path) -> 
             assert body["errors"][0]["message"].startswith("Int cannot represent")
             text = (await client.get("/metrics")).text
         assert sample(text, "threadql_plan_fallbacks_total") == fallbacks
+
+
+def test_query_plans_are_switched_by_their_setting() -> None:
+    assert Settings().query_plans is True
+    assert Settings.from_env({"THREADQL_QUERY_PLANS": "false"}).query_plans is False
+    with pytest.raises(SettingsError, match="THREADQL_QUERY_PLANS must be true or false"):
+        Settings.from_env({"THREADQL_QUERY_PLANS": "sometimes"})
