@@ -51,6 +51,16 @@ def new_comment(
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test on PostgreSQL, by its database parameter or the run's database, so that
+    `-m "not postgresql"` keeps SQLite's (make test-fast)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
+        if on_postgresql or "postgres_database" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgresql)
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A database for this run, dropped at its end; each test works in a schema of its own."""

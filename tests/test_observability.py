@@ -217,6 +217,7 @@ def test_log_format_defaults_by_environment() -> None:
     assert Settings(env="production", log_format="text").logs == "text"
 
 
+@pytest.mark.processes
 def test_several_workers_need_redis(tmp_path: Path) -> None:
     env = {
         "THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
@@ -227,6 +228,7 @@ def test_several_workers_need_redis(tmp_path: Path) -> None:
     assert "THREADQL_BROKER_URL=redis://" in result.stderr
 
 
+@pytest.mark.processes
 def test_bad_operations_settings_stop_start_up(tmp_path: Path) -> None:
     result = run(["serve"], {"THREADQL_LOG_FORMAT": "xml"})
     assert result.returncode == 2
