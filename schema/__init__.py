@@ -16,7 +16,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from schema.documents import CachedDocuments, Documents
-from schema.execution import Execution
+from schema.execution import Execution, observed
 from schema.limits import QueryLimits
 from schema.mutation import Mutation
 from schema.query import Query
@@ -119,12 +119,17 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(
-    limits: QueryLimits | None = None, *, production: bool = False, plans: bool = True
+    limits: QueryLimits | None = None,
+    *,
+    production: bool = False,
+    plans: bool = True,
+    on_plan_abandoned: Callable[[], None] | None = None,
 ) -> Schema:
     """Production hides the schema: no introspection, and no error suggests one of its names
     ("Did you mean"), neither validation's nor the variables' (`NodeLimit` coerces them, and
     refuses bad ones, before execution). Without `plans`, graphql-core executes every
-    operation its own way (tests compare)."""
+    operation its own way (tests compare; `THREADQL_QUERY_PLANS=false`).
+    `on_plan_abandoned` is told of each query whose plan gave way to graphql-core."""
     limits = limits or QueryLimits()
     documents = Documents(
         DOCUMENT_CACHE_SIZE,
@@ -145,8 +150,15 @@ def build_schema(
         subscription=Subscription,
         types=[Thread, Comment, User],
         extensions=extensions,
-        execution_context_class=Execution if plans else None,
+        execution_context_class=executor(plans, on_plan_abandoned),
     )
+
+
+def executor(plans: bool, on_plan_abandoned: Callable[[], None] | None) -> type[Execution] | None:
+    """Plans, observed or not; or graphql-core's own executor (None: Strawberry's default)."""
+    if not plans:
+        return None
+    return Execution if on_plan_abandoned is None else observed(on_plan_abandoned)
 
 
 schema = build_schema()

@@ -12,6 +12,7 @@ A value that a plan does not expect (a null where the type forbids one, a value 
 wrong type or class, a leaf that cannot be read) is a mistake of ours, never a client's:
 the plan is abandoned, and graphql-core runs the operation again, from fresh loaders, to
 answer it the standard way. A query reads, so running it twice changes nothing but the time.
+Each time is told to `plan_abandoned` (`observed` passes it on, to the app's metrics).
 
 Operations without a plan still read plain leaves in place: a leaf whose Strawberry field
 has no resolver costs graphql-core about ten calls (a path, a resolve info, Strawberry's
@@ -34,7 +35,14 @@ from strawberry.types.arguments import convert_arguments
 from schema.plans import compile_query, leaf_output, plain_leaf, read_leaf
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Iterable, Mapping, MutableMapping, MutableSequence
+    from collections.abc import (
+        Awaitable,
+        Callable,
+        Iterable,
+        Mapping,
+        MutableMapping,
+        MutableSequence,
+    )
 
     from graphql.execution.collect_fields import GroupedFieldSet
     from graphql.pyutils import AwaitableOrValue
@@ -141,9 +149,14 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             data = None
         return ExecutionResult(data, self.collected_errors.errors or None)
 
+    def plan_abandoned(self) -> None:
+        """Told of each operation whose plan met a value it does not expect; by default
+        no one listens."""
+
     async def _start_over(self, serially: bool | None) -> Any:
         """graphql-core's answer, as it would be without the abandoned plan: from loaders
         that hold nothing of it, by an executor that collects its own errors."""
+        self.plan_abandoned()
         if isinstance(self.context_value, FreshLoaders):
             self.context_value.fresh_loaders()
         executor = self.build_per_event_executor(self.root_value)
@@ -390,3 +403,14 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return _settle(results, awaitable_fields)
+
+
+def observed(on_abandoned: Callable[[], None]) -> type[Execution]:
+    """The executor of one schema, which tells `on_abandoned` of each abandoned plan: the
+    schema's owner listens without `schema` knowing who (the app counts them in /metrics)."""
+
+    class ObservedExecution(Execution):
+        def plan_abandoned(self) -> None:
+            on_abandoned()
+
+    return ObservedExecution

@@ -113,11 +113,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_directives=settings.max_directives,
         max_document_bytes=settings.max_document_bytes,
     )
-    schema = build_schema(limits, production=settings.env == "production")
+    metrics = Metrics()
+    schema = build_schema(
+        limits,
+        production=settings.env == "production",
+        plans=settings.query_plans,
+        on_plan_abandoned=metrics.plan_fallback,
+    )
     schema.extensions = (*schema.extensions, OperationName)
     if settings.tracing:
         add_tracing(schema)
-    metrics = Metrics()
     graphql = GraphQLView(
         schema,
         storage,

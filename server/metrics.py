@@ -74,6 +74,12 @@ class Metrics:
             ["bucket"],
             registry=registry,
         )
+        self.plan_fallbacks = Counter(
+            "threadql_plan_fallbacks",
+            "Queries whose plan met a value it does not expect and that graphql-core answered"
+            " instead; each one is a mistake of ours worth a look.",
+            registry=registry,
+        )
         self._operations: set[str] = set()
         # Each label's own series, looked up once: `labels()` checks and locks every time.
         self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
@@ -106,6 +112,9 @@ class Metrics:
 
     def refused(self, bucket: str) -> None:
         self.rate_limited.labels(bucket).inc()
+
+    def plan_fallback(self) -> None:
+        self.plan_fallbacks.inc()
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

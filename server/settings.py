@@ -130,6 +130,8 @@ class Settings:
     # Subscribers served an event in one turn of the event loop: the requests waiting meanwhile
     # get theirs in between, however many follow a thread.
     deliveries_per_turn: int = 2
+    # Queries run by compiled plans (schema/execution.py); false: plain graphql-core execution.
+    query_plans: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +150,7 @@ class Settings:
                 "response_cache",
                 "persisted_queries",
                 "tracing",
+                "query_plans",
             ):
                 values[field.name] = _boolean(name, raw)
             else:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
     from db.storage import Storage
 
 
+# `THREADQL_QUERY_PLANS=false pytest …` serves the apps the API tests build with graphql-core's
+# own execution: CI runs them both ways.
+QUERY_PLANS = Settings.from_env(
+    {"THREADQL_QUERY_PLANS": os.environ.get("THREADQL_QUERY_PLANS", "true")}
+).query_plans
+
+
 def new_comment(
     body: str, created_at: datetime, *, parent_id: int | None = None, likes: int = 0
 ) -> NewComment:
@@ -41,6 +49,16 @@ def new_comment(
         parent_id=parent_id,
         like_count=likes,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test on PostgreSQL, by its database parameter or the run's database, so that
+    `-m "not postgresql"` keeps SQLite's (make test-fast)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
+        if on_postgresql or "postgres_database" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +129,9 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
 @pytest.fixture
 async def app(database_url: str, tmp_path: Path) -> AsyncIterator[Starlette]:
     """The whole application on a fresh database with the demo thread, lifespan running."""
-    application = create_app(Settings(database_url=database_url, data_dir=str(tmp_path)))
+    application = create_app(
+        Settings(database_url=database_url, data_dir=str(tmp_path), query_plans=QUERY_PLANS)
+    )
     async with application.router.lifespan_context(application):
         yield application
 

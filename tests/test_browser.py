@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from playwright.async_api import Route as BrowserRoute
     from starlette.requests import Request
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
 CHROMIUM_ARGS = [

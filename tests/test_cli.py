@@ -19,6 +19,8 @@ from server import auth
 from server.cli import main
 from tests.live import THREADQL, free_port
 
+pytestmark = pytest.mark.processes  # each test runs `threadql` as a process of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("serve", "migrate", "token", "export-schema", "import", "export")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 from db import open_storage
 from db.sql import SQLStorage
@@ -29,6 +30,8 @@ from tests.test_counts import recount, stored_comments
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+pytestmark = pytest.mark.processes
 
 WRITERS = 6
 KILL_AFTER = 100  # acknowledged writes before the kill

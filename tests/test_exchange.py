@@ -982,6 +982,7 @@ def test_html_bodies_become_markdown(html: str, markdown: str) -> None:
 # -- the command line -----------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 def test_the_command_line_end_to_end(tmp_path: Path) -> None:
     site = {"THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/site.db", "THREADQL_DEMO": "false"}
     imported = run(["import", "wordpress", str(WORDPRESS)], site)
@@ -1016,6 +1017,7 @@ def test_the_command_line_end_to_end(tmp_path: Path) -> None:
     assert "no thread has the key 'nope'" in unknown.stderr
 
 
+@pytest.mark.processes
 def test_the_command_line_reports_bad_data_without_a_traceback(tmp_path: Path) -> None:
     site = {"THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/site.db", "THREADQL_DEMO": "false"}
     path = tmp_path / "bad.json"

@@ -38,6 +38,7 @@ from schema import build_schema
 from schema import schema as threadql_schema
 from schema.documents import STRAWBERRY_RULES, CachedDocuments, Documents
 from schema.execution import Execution
+from schema.execution import observed as observed_execution
 from schema.plans import ObjectPlan, compile_query
 from server.graphql import EXAMPLE_QUERY
 
@@ -694,3 +695,19 @@ async def test_random_documents_answer_as_graphql_core_does(
         if plan in cores or core in plans:
             return
     assert plans[0] == cores[0]
+
+
+async def test_each_abandoned_plan_is_told_to_its_observer() -> None:
+    """Once for an operation whose plan gives way to graphql-core; never for a client's
+    mistake, which the plan answers itself."""
+    abandoned: list[None] = []
+    observed = strawberry.Schema(
+        Query,
+        types=[Item],
+        execution_context_class=observed_execution(partial(abandoned.append, None)),
+    )
+    await observed.execute("{ items { name fragile } }", context_value=Batches())
+    assert abandoned == []
+    result = await observed.execute("{ items { names count } }", context_value=Batches())
+    assert result.errors
+    assert abandoned == [None]

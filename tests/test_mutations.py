@@ -18,6 +18,7 @@ from resolvers import ids
 from server.app import create_app
 from server.auth import mint
 from server.settings import Settings, SettingsError
+from tests.conftest import QUERY_PLANS
 from tests.services import SECRET
 
 if TYPE_CHECKING:
@@ -197,7 +198,12 @@ class Api:
 @asynccontextmanager
 async def running(database_url: str, data_dir: Path, **settings: Any) -> AsyncIterator[Api]:
     """The application on a fresh database, with a known signing secret."""
-    options: dict[str, Any] = {"demo": False, "rate_limits": False, **settings}
+    options: dict[str, Any] = {
+        "demo": False,
+        "rate_limits": False,
+        "query_plans": QUERY_PLANS,
+        **settings,
+    }
     application = create_app(
         Settings(
             database_url=database_url,

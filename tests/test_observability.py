@@ -6,16 +6,18 @@ import asyncio
 import importlib.util
 import json
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from server import auth
 from server.app import create_app
 from server.logs import JSONFormatter
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 from tests.live import GraphQLWebSocket, free_port, live_server
 from tests.services import SECRET
 from tests.test_cli import run
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
-    import pytest
     from starlette.applications import Starlette
 
     from db.sql import SQLStorage
@@ -216,6 +217,7 @@ def test_log_format_defaults_by_environment() -> None:
     assert Settings(env="production", log_format="text").logs == "text"
 
 
+@pytest.mark.processes
 def test_several_workers_need_redis(tmp_path: Path) -> None:
     env = {
         "THREADQL_DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
@@ -226,6 +228,7 @@ def test_several_workers_need_redis(tmp_path: Path) -> None:
     assert "THREADQL_BROKER_URL=redis://" in result.stderr
 
 
+@pytest.mark.processes
 def test_bad_operations_settings_stop_start_up(tmp_path: Path) -> None:
     result = run(["serve"], {"THREADQL_LOG_FORMAT": "xml"})
     assert result.returncode == 2
@@ -234,3 +237,34 @@ def test_bad_operations_settings_stop_start_up(tmp_path: Path) -> None:
         result = run(["serve"], {"THREADQL_TRACING": "true"})
         assert result.returncode == 2
         assert "THREADQL_TRACING" in result.stderr
+
+
+OVERSIZED = 'query Likes { thread(key: "demo") { comments(first: 3) { nodes { likeCount } } } }'
+
+
+async def test_metrics_count_plan_fallbacks(sqlite_url: str, tmp_path: Path) -> None:
+    """A value no plan expects (a like count beyond Int, stored behind the API's back) sends
+    the operation to graphql-core, which answers it; /metrics counts each time it happens,
+    and never when plans are off."""
+    for plans, fallbacks in ((True, 1), (False, 0)):
+        database = tmp_path / f"plans-{plans}.db"
+        settings = Settings(
+            database_url=f"sqlite:///{database}",
+            data_dir=str(tmp_path),
+            query_plans=plans,
+            response_cache=False,
+        )
+        async with serving(settings) as (_, client):
+            with sqlite3.connect(database) as connection:
+                connection.execute("UPDATE comments SET like_count = ?", (2**40,))
+            body = (await client.post("/graphql", json={"query": OVERSIZED})).json()
+            assert body["errors"][0]["message"].startswith("Int cannot represent")
+            text = (await client.get("/metrics")).text
+        assert sample(text, "threadql_plan_fallbacks_total") == fallbacks
+
+
+def test_query_plans_are_switched_by_their_setting() -> None:
+    assert Settings().query_plans is True
+    assert Settings.from_env({"THREADQL_QUERY_PLANS": "false"}).query_plans is False
+    with pytest.raises(SettingsError, match="THREADQL_QUERY_PLANS must be true or false"):
+        Settings.from_env({"THREADQL_QUERY_PLANS": "sometimes"})

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+pytestmark = pytest.mark.processes
+
 ADD = """mutation ($input: AddCommentInput!) {
   addComment(input: $input) { comment { id } errors { code message } }
 }"""

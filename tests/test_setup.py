@@ -75,6 +75,7 @@ def build(hook: str, tmp_path: Path) -> tuple[Path, str]:
     return tmp_path / "wheels" / wheel, built.stdout + built.stderr
 
 
+@pytest.mark.processes
 def test_the_package_builds_without_a_setuptools_warning(tmp_path: Path) -> None:
     _, output = build("build_editable", tmp_path)
     assert WARNING.findall(output) == []
