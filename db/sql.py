@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from db import migrations
+from db import migrations, policy
 from db.rows import (
     TOKEN,
     AddedComment,
@@ -516,14 +516,14 @@ class SQLStorage(ABC):
         return self._comment(rows[0])
 
     async def _hold_thread(self, thread_id: int, actor: Actor | None, field: str) -> bool:
-        """Hold the thread's row until the transaction ends; whether it exists. A locked
-        thread is read-only for everyone but moderators: the one place that says so, checked
-        inside every write's transaction, so no write slips in beside a lock. Without an
-        actor (imports, generated threads) the operator writes, and a lock does not apply."""
+        """Hold the thread's row until the transaction ends; whether it exists. The lock
+        rule (db.policy.thread_writable) is checked here, inside every write's transaction,
+        so no write slips in beside a lock. Without an actor (imports, generated threads)
+        the operator writes, and a lock does not apply."""
         locked = await self._lock_thread(thread_id)
         if locked is None:
             return False
-        if locked and actor is not None and not actor.moderator:
+        if actor is not None and not policy.thread_writable(locked, actor):
             raise ThreadLocked("this thread is locked: only moderators may change it", field)
         return True
 
@@ -693,9 +693,9 @@ class SQLStorage(ABC):
             comment = await self._locked_comment(key, editor)
             if not comment.visible:
                 raise InvalidInput("a deleted or removed comment cannot be edited", "commentId")
-            if comment.author is None or comment.author.id != editor.user_id:
+            if not policy.is_author(editor, comment):
                 raise Forbidden("only the author can edit a comment", "commentId")
-            if now - comment.created_at > window:
+            if not policy.edit_window_open(comment.created_at, now, window):
                 raise EditWindowClosed(
                     f"comments can be edited for {int(window.total_seconds())} seconds", "commentId"
                 )
@@ -720,14 +720,13 @@ class SQLStorage(ABC):
     ) -> CommentRow:
         async with self._transaction():
             comment = await self._locked_comment(key, actor)
-            author = comment.author.id if comment.author else None
-            if state is CommentState.REMOVED and not actor.moderator:
+            if state is CommentState.REMOVED and not policy.can_moderate(actor):
                 raise Forbidden("only a moderator can remove a comment", "commentId")
             if not comment.visible:
                 return comment  # hiding twice changes nothing; a deleted comment has no author
-            if state is CommentState.DELETED and not (actor.moderator or author == actor.user_id):
+            if state is CommentState.DELETED and not policy.can_delete(actor, comment):
                 raise Forbidden("only the author or a moderator can delete a comment", "commentId")
-            own = state is CommentState.DELETED and author == actor.user_id
+            own = state is CommentState.DELETED and policy.is_author(actor, comment)
             await self._hide(comment, state, None if own else actor.user_id, reason)
             return await self._comment_row(key)
 

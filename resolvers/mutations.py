@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from db import policy
 from db.render import render_html, render_text
 from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
 from db.storage import Forbidden, InvalidInput, WriteRefused
@@ -165,6 +166,6 @@ async def set_like(context: Context, *, comment_id: str, liked: bool) -> Comment
 async def lock_thread(context: Context, *, thread_id: str, locked: bool) -> ThreadRow:
     actor = context.actor()
     key = validation.thread_id(thread_id)
-    if not actor.moderator:
+    if not policy.can_moderate(actor):
         raise Forbidden("only a moderator can lock a thread", "threadId")
     return await context.storage.lock_thread(key, locked)
