@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from db import policy
 from db.render import render_html, render_text
 from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
-from db.storage import Forbidden, InvalidInput, WriteRefused
-from resolvers import thread_creation, validation
+from db.storage import Forbidden, InvalidInput, Reason, WriteRefused
+from resolvers import refusals, thread_creation, validation
 from server.broker import Event, EventKind
 from server.ratelimit import retry_after
 
@@ -32,21 +32,23 @@ class Refusal:
     retry_after: float | None = None  # seconds, when trying again later will do
 
 
-class RateLimited(WriteRefused):
-    code = "RATE_LIMITED"
-
+class RateLimited(Exception):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
+        self.message = message
         self.retry_after = retry_after
 
 
-async def attempt(mutation: Awaitable[R]) -> R | Refusal:
-    """Run a mutation; what the data refuses becomes a Refusal for the payload's `errors`."""
+async def attempt(mutation: Awaitable[R], thread_field: str = "commentId") -> R | Refusal:
+    """Run a mutation; what the data refuses becomes a Refusal for the payload's `errors`.
+    `thread_field` is the input that named the thread the mutation writes to."""
     try:
         return await mutation
+    except RateLimited as limited:
+        return Refusal("RATE_LIMITED", limited.message, None, limited.retry_after)
     except WriteRefused as refused:
-        wait = refused.retry_after if isinstance(refused, RateLimited) else None
-        return Refusal(refused.code, refused.message, refused.field, wait)
+        code = refusals.CODES[refused.reason]
+        return Refusal(code, refused.message, refusals.field(refused, thread_field))
 
 
 async def _limited(context: Context, bucket: Bucket) -> Actor:
@@ -99,7 +101,7 @@ async def add_comment(
     source, body_html, body_text = _rendered(context, body)
     parent = validation.comment_key(parent_id, "parentId") if parent_id is not None else None
     if thread_id is not None and thread_key is not None:
-        raise InvalidInput("give `threadId` or `threadKey`, not both", "threadKey")
+        raise InvalidInput("give `threadId` or `threadKey`, not both", Reason.INVALID, "threadKey")
     if thread_id is not None:
         thread = ThreadRef(id=validation.thread_id(thread_id))
     elif thread_key is not None:
@@ -111,13 +113,12 @@ async def add_comment(
             key=key,
             title=title or None,
             url=url,
-            field="threadKey",
             creation_refused=rule.refusal(actor.moderator, key, url),
         )
     elif parent is not None:
-        thread = ThreadRef(id=parent[0], field="parentId")
+        thread = ThreadRef(id=parent[0])
     else:
-        raise InvalidInput("give `threadId`, `threadKey` or `parentId`", "threadId")
+        raise InvalidInput("give `threadId`, `threadKey` or `parentId`", Reason.INVALID, "threadId")
     comment = NewComment(
         author_id=actor.user_id,
         body=source,
@@ -167,5 +168,5 @@ async def lock_thread(context: Context, *, thread_id: str, locked: bool) -> Thre
     actor = context.actor()
     key = validation.thread_id(thread_id)
     if not policy.can_moderate(actor):
-        raise Forbidden("only a moderator can lock a thread", "threadId")
+        raise Forbidden("only a moderator can lock a thread", Reason.NOT_MODERATOR, "threadId")
     return await context.storage.lock_thread(key, locked)
