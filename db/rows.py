@@ -136,7 +136,6 @@ class ThreadRef:
     key: str | None = None
     title: str | None = None
     url: str | None = None
-    field: str = "threadId"  # the input that named the thread, for refusals
     creation_refused: str | None = None  # why this writer may not open a new thread by key
 
 

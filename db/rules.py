@@ -9,7 +9,7 @@ and how a name is made one line, is db.render's.
 from __future__ import annotations
 
 from db.render import CONTROL, one_line
-from db.storage import InvalidInput
+from db.storage import InvalidInput, Reason
 
 MAX_KEY, MAX_TITLE, MAX_REASON = 255, 300, 1_000
 MAX_SUB, MAX_NAME, MAX_URL = 255, 100, 2_048
@@ -24,13 +24,15 @@ def text(value: str, field: str, max_length: int, *, multiline: bool = False) ->
     """Trimmed text without control characters, 1 to `max_length` characters long."""
     value = _newlines(value).strip()
     if not value:
-        raise InvalidInput(f"`{field}` must not be empty", field)
+        raise InvalidInput(f"`{field}` must not be empty", Reason.INVALID, field)
     if not multiline and "\n" in value:
-        raise InvalidInput(f"`{field}` must be one line", field)
+        raise InvalidInput(f"`{field}` must be one line", Reason.INVALID, field)
     if CONTROL.search(value):
-        raise InvalidInput(f"`{field}` must not contain control characters", field)
+        raise InvalidInput(f"`{field}` must not contain control characters", Reason.INVALID, field)
     if len(value) > max_length:
-        raise InvalidInput(f"`{field}` must be at most {max_length} characters long", field)
+        raise InvalidInput(
+            f"`{field}` must be at most {max_length} characters long", Reason.INVALID, field
+        )
     return value
 
 

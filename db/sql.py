@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from db import migrations
+from db import migrations, policy
 from db.rows import (
     TOKEN,
     AddedComment,
@@ -33,6 +33,7 @@ from db.storage import (
     Forbidden,
     InvalidInput,
     NotFound,
+    Reason,
     ThreadLocked,
 )
 
@@ -486,7 +487,7 @@ class SQLStorage(ABC):
         async with self._transaction():
             thread_id = await self._create_thread(key, title, url, created_at)
             if thread_id is None:
-                raise Conflict(f"a thread with key {key!r} exists", "threadKey")
+                raise Conflict(f"a thread with key {key!r} exists", Reason.KEY_TAKEN)
             return await self._thread_row(thread_id)
 
     async def _create_thread(
@@ -504,48 +505,53 @@ class SQLStorage(ABC):
         sql = f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?"
         rows = await self._write(sql, (thread_id,))
         if not rows:
-            raise NotFound("no thread has this id", "threadId")
+            raise NotFound("no thread has this id", Reason.NO_THREAD)
         return self._thread(rows[0])
 
-    async def _comment_row(self, key: tuple[int, int], field: str = "commentId") -> CommentRow:
+    async def _comment_row(self, key: tuple[int, int]) -> CommentRow:
         rows = await self._write(
             f"SELECT {_COMMENT_COLUMNS} {_COMMENT_FROM} WHERE c.thread_id = ? AND c.id = ?", key
         )
         if not rows:
-            raise NotFound("no comment has this id", field)
+            raise NotFound("no comment has this id", Reason.NO_COMMENT)
         return self._comment(rows[0])
 
-    async def _hold_thread(self, thread_id: int, actor: Actor | None, field: str) -> bool:
-        """Hold the thread's row until the transaction ends; whether it exists. A locked
-        thread is read-only for everyone but moderators: the one place that says so, checked
-        inside every write's transaction, so no write slips in beside a lock. Without an
-        actor (imports, generated threads) the operator writes, and a lock does not apply."""
+    async def _hold_thread(self, thread_id: int, actor: Actor | None) -> bool:
+        """Hold the thread's row until the transaction ends; whether it exists. The lock
+        rule (db.policy.thread_writable) is checked here, inside every write's transaction,
+        so no write slips in beside a lock. Without an actor (imports, generated threads)
+        the operator writes, and a lock does not apply."""
         locked = await self._lock_thread(thread_id)
         if locked is None:
             return False
-        if locked and actor is not None and not actor.moderator:
-            raise ThreadLocked("this thread is locked: only moderators may change it", field)
+        if actor is not None and not policy.thread_writable(locked, actor):
+            raise ThreadLocked(
+                "this thread is locked: only moderators may change it", Reason.THREAD_LOCKED
+            )
         return True
 
     async def _locked_comment(self, key: tuple[int, int], actor: Actor) -> CommentRow:
         """A comment, its thread held until the transaction ends and open to this actor."""
-        if not await self._hold_thread(key[0], actor, "commentId"):
-            raise NotFound("no comment has this id", "commentId")
+        if not await self._hold_thread(key[0], actor):
+            raise NotFound("no comment has this id", Reason.NO_COMMENT)
         return await self._comment_row(key)
 
-    async def _chain(self, key: tuple[int, int], field: str = "commentId") -> list[_Link]:
-        """The comment and every comment above it, nearest first."""
+    async def _chain(
+        self, key: tuple[int, int], missing: Reason = Reason.NO_COMMENT
+    ) -> list[_Link]:
+        """The comment and every comment above it, nearest first; `missing` says why a
+        write that needs it refuses when there is none."""
         thread_id, comment_id = key
         rows = await self._write(_CHAIN, (thread_id, comment_id, thread_id))
         if not rows:
-            raise NotFound("no comment has this id", field)
+            raise NotFound("no comment has this id", missing)
         return [_Link(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     async def insert_comments(self, thread_id: int, comments: Sequence[NewComment]) -> list[int]:
         async with self._transaction():
             await self._prepare_bulk_write()
-            if not await self._hold_thread(thread_id, None, "threadId"):
-                raise NotFound(f"thread {thread_id} does not exist", "threadId")
+            if not await self._hold_thread(thread_id, None):
+                raise NotFound(f"thread {thread_id} does not exist", Reason.NO_THREAD)
             return await self._insert_comments(thread_id, comments)
 
     async def _insert_comments(
@@ -566,7 +572,7 @@ class SQLStorage(ABC):
                 top_level += 1
             else:
                 if parent_id not in tree:
-                    read = await self._chain((thread_id, parent_id), "parentId")
+                    read = await self._chain((thread_id, parent_id), Reason.NO_PARENT)
                     tree.update((link.id, link) for link in read)
                 if tree[parent_id].unlisted:
                     unlisted.add(parent_id)
@@ -644,15 +650,19 @@ class SQLStorage(ABC):
             chain: list[_Link] = []
             if comment.parent_id is not None:
                 if parent_thread_id != thread_id:
-                    raise InvalidInput("the parent comment is in another thread", "parentId")
-                chain = await self._chain((thread_id, comment.parent_id), "parentId")
+                    raise InvalidInput(
+                        "the parent comment is in another thread", Reason.PARENT_IN_ANOTHER_THREAD
+                    )
+                chain = await self._chain((thread_id, comment.parent_id), Reason.NO_PARENT)
                 parent = chain[0]
                 if parent.state != CommentState.VISIBLE.value:
-                    raise InvalidInput("a deleted or removed comment takes no replies", "parentId")
+                    raise InvalidInput(
+                        "a deleted or removed comment takes no replies", Reason.PARENT_HIDDEN
+                    )
                 if max_depth is not None and parent.depth + 1 > max_depth:
                     raise InvalidInput(
                         f"replies nest at most {max_depth} levels deep: this comment takes none",
-                        "parentId",
+                        Reason.TOO_DEEP,
                     )
             [comment_id] = await self._insert_comments(thread_id, [comment], chain)
             row = await self._comment_row((thread_id, comment_id))
@@ -668,17 +678,17 @@ class SQLStorage(ABC):
                 thread_id = int(found[0][0])
             else:
                 if thread.creation_refused is not None:
-                    raise Forbidden(thread.creation_refused, "threadKey")
+                    raise Forbidden(thread.creation_refused, Reason.THREAD_CREATION_REFUSED)
                 if not thread.key or not thread.title:
-                    raise InvalidInput("a new thread needs a title", "threadTitle")
+                    raise InvalidInput("a new thread needs a title", Reason.NO_TITLE)
                 created = await self._create_thread(
                     thread.key, thread.title, thread.url, datetime.now(UTC)
                 )
                 if created is not None:
                     return created
                 return await self._thread_for_comment(thread, actor)  # created meanwhile
-        if not await self._hold_thread(thread_id, actor, thread.field):
-            raise NotFound("no thread has this id", thread.field)
+        if not await self._hold_thread(thread_id, actor):
+            raise NotFound("no thread has this id", Reason.NO_THREAD)
         return thread_id
 
     async def edit_comment(
@@ -692,12 +702,15 @@ class SQLStorage(ABC):
         async with self._transaction():
             comment = await self._locked_comment(key, editor)
             if not comment.visible:
-                raise InvalidInput("a deleted or removed comment cannot be edited", "commentId")
-            if comment.author is None or comment.author.id != editor.user_id:
-                raise Forbidden("only the author can edit a comment", "commentId")
-            if now - comment.created_at > window:
+                raise InvalidInput(
+                    "a deleted or removed comment cannot be edited", Reason.EDITING_HIDDEN
+                )
+            if not policy.is_author(editor, comment):
+                raise Forbidden("only the author can edit a comment", Reason.NOT_AUTHOR)
+            if not policy.edit_window_open(comment.created_at, now, window):
                 raise EditWindowClosed(
-                    f"comments can be edited for {int(window.total_seconds())} seconds", "commentId"
+                    f"comments can be edited for {int(window.total_seconds())} seconds",
+                    Reason.EDIT_WINDOW_CLOSED,
                 )
             if body[0] == comment.body:
                 return comment
@@ -720,14 +733,16 @@ class SQLStorage(ABC):
     ) -> CommentRow:
         async with self._transaction():
             comment = await self._locked_comment(key, actor)
-            author = comment.author.id if comment.author else None
-            if state is CommentState.REMOVED and not actor.moderator:
-                raise Forbidden("only a moderator can remove a comment", "commentId")
+            if state is CommentState.REMOVED and not policy.can_moderate(actor):
+                raise Forbidden("only a moderator can remove a comment", Reason.NOT_MODERATOR)
             if not comment.visible:
                 return comment  # hiding twice changes nothing; a deleted comment has no author
-            if state is CommentState.DELETED and not (actor.moderator or author == actor.user_id):
-                raise Forbidden("only the author or a moderator can delete a comment", "commentId")
-            own = state is CommentState.DELETED and author == actor.user_id
+            if state is CommentState.DELETED and not policy.can_delete(actor, comment):
+                raise Forbidden(
+                    "only the author or a moderator can delete a comment",
+                    Reason.NOT_AUTHOR_OR_MODERATOR,
+                )
+            own = state is CommentState.DELETED and policy.is_author(actor, comment)
             await self._hide(comment, state, None if own else actor.user_id, reason)
             return await self._comment_row(key)
 
@@ -780,7 +795,7 @@ class SQLStorage(ABC):
         async with self._transaction():
             comment = await self._locked_comment(key, actor)
             if not comment.visible:
-                raise NotFound("this comment was deleted or removed", "commentId")
+                raise NotFound("this comment was deleted or removed", Reason.LIKING_HIDDEN)
             if liked:
                 changed = await self._write(
                     "INSERT INTO likes (thread_id, comment_id, user_id, created_at)"
@@ -806,7 +821,7 @@ class SQLStorage(ABC):
     async def lock_thread(self, thread_id: int, locked: bool) -> ThreadRow:
         async with self._transaction():
             if await self._lock_thread(thread_id) is None:
-                raise NotFound("no thread has this id", "threadId")
+                raise NotFound("no thread has this id", Reason.NO_THREAD)
             await self._write(
                 "UPDATE threads SET locked = ?, version = version + 1 WHERE id = ?",
                 (locked, thread_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -24,44 +25,64 @@ if TYPE_CHECKING:
     )
 
 
+class Reason(enum.Enum):
+    """Why a write was refused. db/ says why; the API layer says it to clients, with a
+    code and the input at fault (resolvers/refusals.py)."""
+
+    INVALID = "invalid"  # text a caller named, refused by db.rules or the API's validation
+    KEY_TAKEN = "key taken"
+    NO_THREAD = "no thread"
+    NO_COMMENT = "no comment"
+    NO_PARENT = "no parent"
+    PARENT_IN_ANOTHER_THREAD = "parent in another thread"
+    PARENT_HIDDEN = "parent hidden"
+    TOO_DEEP = "too deep"
+    NO_TITLE = "no title"
+    THREAD_CREATION_REFUSED = "thread creation refused"
+    THREAD_LOCKED = "thread locked"
+    EDITING_HIDDEN = "editing hidden"
+    LIKING_HIDDEN = "liking hidden"
+    NOT_AUTHOR = "not author"
+    NOT_MODERATOR = "not moderator"
+    NOT_AUTHOR_OR_MODERATOR = "not author or moderator"
+    EDIT_WINDOW_CLOSED = "edit window closed"
+
+
 class WriteRefused(Exception):
     """A write that the stored data refuses; nothing of it was kept.
 
-    `code` names the outcome for clients, `field` the input that caused it.
+    `field` is set only where the caller named the value it had checked (db.rules.text).
     """
 
-    code = "INVALID_INPUT"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, reason: Reason, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
         self.field = field
 
 
 class InvalidInput(WriteRefused):
-    code = "INVALID_INPUT"
+    pass
 
 
 class Conflict(WriteRefused):
     """A key that must be unique is taken."""
 
-    code = "INVALID_INPUT"
-
 
 class NotFound(WriteRefused):
-    code = "NOT_FOUND"
+    pass
 
 
 class Forbidden(WriteRefused):
-    code = "FORBIDDEN"
+    pass
 
 
 class ThreadLocked(WriteRefused):
-    code = "THREAD_LOCKED"
+    pass
 
 
 class EditWindowClosed(WriteRefused):
-    code = "EDIT_WINDOW_CLOSED"
+    pass
 
 
 class Storage(Protocol):

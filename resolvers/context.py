@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from db.rows import Actor
+from db import policy
 from resolvers.loaders import Loaders
 from server.ratelimit import UNLIMITED, address_key
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from db.rows import UserRow
+    from db.rows import Actor, UserRow
     from db.storage import Storage
     from server.broker import Broker
     from server.ratelimit import RateLimiter
@@ -92,4 +92,4 @@ class Context:
                 "sign in to do this: send `Authorization: Bearer <token>`",
                 extensions={"code": "UNAUTHENTICATED"},
             )
-        return Actor(self.viewer.id, self.viewer.role in ("moderator", "admin"))
+        return policy.actor_of(self.viewer)

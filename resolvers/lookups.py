@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from resolvers import ids, policy
+from db import policy
+from resolvers import ids
 from resolvers.errors import BadUserInput
 
 if TYPE_CHECKING:

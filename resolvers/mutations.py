@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from db import policy
 from db.render import render_html, render_text
 from db.rows import CommentRow, CommentState, NewComment, ThreadRef, ThreadRow
-from db.storage import Forbidden, InvalidInput, WriteRefused
-from resolvers import thread_creation, validation
+from db.storage import Forbidden, InvalidInput, Reason, WriteRefused
+from resolvers import refusals, thread_creation, validation
 from server.broker import Event, EventKind
 from server.ratelimit import retry_after
 
@@ -31,21 +32,23 @@ class Refusal:
     retry_after: float | None = None  # seconds, when trying again later will do
 
 
-class RateLimited(WriteRefused):
-    code = "RATE_LIMITED"
-
+class RateLimited(Exception):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
+        self.message = message
         self.retry_after = retry_after
 
 
-async def attempt(mutation: Awaitable[R]) -> R | Refusal:
-    """Run a mutation; what the data refuses becomes a Refusal for the payload's `errors`."""
+async def attempt(mutation: Awaitable[R], thread_field: str = "commentId") -> R | Refusal:
+    """Run a mutation; what the data refuses becomes a Refusal for the payload's `errors`.
+    `thread_field` is the input that named the thread the mutation writes to."""
     try:
         return await mutation
+    except RateLimited as limited:
+        return Refusal("RATE_LIMITED", limited.message, None, limited.retry_after)
     except WriteRefused as refused:
-        wait = refused.retry_after if isinstance(refused, RateLimited) else None
-        return Refusal(refused.code, refused.message, refused.field, wait)
+        code = refusals.CODES[refused.reason]
+        return Refusal(code, refused.message, refusals.field(refused, thread_field))
 
 
 async def _limited(context: Context, bucket: Bucket) -> Actor:
@@ -98,7 +101,7 @@ async def add_comment(
     source, body_html, body_text = _rendered(context, body)
     parent = validation.comment_key(parent_id, "parentId") if parent_id is not None else None
     if thread_id is not None and thread_key is not None:
-        raise InvalidInput("give `threadId` or `threadKey`, not both", "threadKey")
+        raise InvalidInput("give `threadId` or `threadKey`, not both", Reason.INVALID, "threadKey")
     if thread_id is not None:
         thread = ThreadRef(id=validation.thread_id(thread_id))
     elif thread_key is not None:
@@ -110,13 +113,12 @@ async def add_comment(
             key=key,
             title=title or None,
             url=url,
-            field="threadKey",
             creation_refused=rule.refusal(actor.moderator, key, url),
         )
     elif parent is not None:
-        thread = ThreadRef(id=parent[0], field="parentId")
+        thread = ThreadRef(id=parent[0])
     else:
-        raise InvalidInput("give `threadId`, `threadKey` or `parentId`", "threadId")
+        raise InvalidInput("give `threadId`, `threadKey` or `parentId`", Reason.INVALID, "threadId")
     comment = NewComment(
         author_id=actor.user_id,
         body=source,
@@ -165,6 +167,6 @@ async def set_like(context: Context, *, comment_id: str, liked: bool) -> Comment
 async def lock_thread(context: Context, *, thread_id: str, locked: bool) -> ThreadRow:
     actor = context.actor()
     key = validation.thread_id(thread_id)
-    if not actor.moderator:
-        raise Forbidden("only a moderator can lock a thread", "threadId")
+    if not policy.can_moderate(actor):
+        raise Forbidden("only a moderator can lock a thread", Reason.NOT_MODERATOR, "threadId")
     return await context.storage.lock_thread(key, locked)

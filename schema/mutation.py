@@ -88,6 +88,13 @@ def _error(refusal: mutations.Refusal) -> UserError:
     )
 
 
+def thread_input(input: AddCommentInput) -> str:
+    """The input that names the thread a new comment goes to: a reply's is its parent's."""
+    if input.thread_id is not None:
+        return "threadId"
+    return "threadKey" if input.thread_key is not None else "parentId"
+
+
 def comment_payload(info: Info, outcome: CommentRow | mutations.Refusal) -> CommentPayload:
     if isinstance(outcome, mutations.Refusal):
         return CommentPayload(comment=None, errors=[_error(outcome)])
@@ -112,7 +119,8 @@ class Mutation:
                 parent_id=input.parent_id,
                 body=input.body,
                 thread_url=input.thread_url,
-            )
+            ),
+            thread_field=thread_input(input),
         )
         return comment_payload(info, outcome)
 
@@ -153,7 +161,7 @@ class Mutation:
     )
     async def lock_thread(self, info: Info, input: LockThreadInput) -> ThreadPayload:
         lock = mutations.lock_thread(info.context, thread_id=input.thread_id, locked=input.locked)
-        outcome: ThreadRow | mutations.Refusal = await mutations.attempt(lock)
+        outcome: ThreadRow | mutations.Refusal = await mutations.attempt(lock, "threadId")
         if isinstance(outcome, mutations.Refusal):
             return ThreadPayload(thread=None, errors=[_error(outcome)])
         return ThreadPayload(thread=Thread.from_row(outcome), errors=[])

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import strawberry
 from strawberry import Private
 
+from db import policy
 from db.rows import CommentOrder, CommentRow, CommentState, ThreadRow, UserRow
 from resolvers import ids, pages, text
 from resolvers.context import Context
@@ -117,12 +118,8 @@ class Comment(Node):
     def from_row(cls, row: CommentRow, context: Context) -> Comment:
         visible = row.visible
         author = row.author if visible else None
-        viewer = context.viewer
-        own = viewer is not None and author is not None and author.id == viewer.id
-        moderator = viewer is not None and viewer.role in ("moderator", "admin")
-        editable = datetime.now(UTC) - row.created_at <= timedelta(
-            seconds=context.settings.edit_window
-        )
+        actor = policy.actor_of(context.viewer) if context.viewer is not None else None
+        window = timedelta(seconds=context.settings.edit_window)
         return cls(
             id=strawberry.ID(ids.encode("Comment", row.thread_id, row.id)),
             depth=row.depth,
@@ -133,8 +130,8 @@ class Comment(Node):
             created_at=row.created_at,
             edited_at=row.edited_at,
             like_count=row.like_count,
-            viewer_can_edit=own and editable,
-            viewer_can_delete=visible and (own or moderator),
+            viewer_can_edit=policy.can_edit(actor, row, datetime.now(UTC), window),
+            viewer_can_delete=policy.can_delete(actor, row),
             reply_count=row.reply_count,
             descendant_count=row.descendant_count,
             row=row,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
@@ -14,7 +16,9 @@ import pytest
 
 from db.demo import demo_sub, fixture
 from db.sql import SQLStorage
-from resolvers import ids
+from db.storage import Reason
+from resolvers import ids, refusals
+from schema.mutation import UserErrorCode
 from server.app import create_app
 from server.auth import mint
 from server.settings import Settings, SettingsError
@@ -23,7 +27,6 @@ from tests.services import SECRET
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
-    from pathlib import Path
 
 WRONG_SECRET = "some-other-site-signing-secret-987654321"
 BASE_URL = "http://threadql.test"
@@ -507,6 +510,25 @@ async def test_refusals_of_other_mutations(
         input = {"body": "A better body.", **input}
     await api.refused(mutation, resolve(input, s), who, code, field)
     assert (await api.comment(s.comment))["body"] == "First!"
+
+
+def test_every_reason_for_a_refusal_has_a_code_clients_know() -> None:
+    assert set(refusals.CODES) == set(Reason)
+    assert set(refusals.CODES.values()) <= {code.value for code in UserErrorCode}
+
+
+def test_storage_names_no_api_input_or_code() -> None:
+    """db/ says why a write was refused; which input and which code is the API's to say."""
+    api_names = {"threadId", "threadKey", "threadTitle", "threadUrl", "parentId", "commentId"}
+    api_names |= {code.value for code in UserErrorCode}
+    db = Path(__file__).parent.parent / "db"
+    named = {
+        (module.name, node.value)
+        for module in db.rglob("*.py")
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.Constant) and node.value in api_names
+    }
+    assert named == set()
 
 
 async def test_body_limits_and_normalisation(api: Api) -> None:
