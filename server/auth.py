@@ -26,6 +26,12 @@ ROLES = ("moderator", "admin")
 SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    user: UserRow
+    expires: float  # `exp`, in seconds since the epoch: a WebSocket's authority ends then
+
+
 class Unauthenticated(Exception):
     """A token was sent and is not good: never read as anonymous."""
 
@@ -136,10 +142,14 @@ class Authenticator:
         self._cache_size = cache_size
         self._writing = asyncio.Lock()
 
-    async def user(self, token: str | None) -> UserRow | None:
+    async def signed_in(self, token: str | None) -> SignedIn | None:
+        """The token's user and when the token expires; None without a token."""
         if token is None:
             return None
         claims = decode(token, self.secret)
+        return SignedIn(await self._user(claims), claims.expires)
+
+    async def _user(self, claims: Claims) -> UserRow:
         stored = self._unchanged(claims)
         if stored is not None:
             return stored
@@ -164,7 +174,3 @@ class Authenticator:
             return None
         self._stored.move_to_end(claims.sub)
         return stored
-
-    def expires(self, token: str) -> float:
-        """When the token stops being good, in seconds since the epoch."""
-        return decode(token, self.secret).expires

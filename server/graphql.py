@@ -47,9 +47,8 @@ if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
     from strawberry.types import ExecutionResult
 
-    from db.rows import UserRow
     from db.storage import Storage
-    from server.auth import Authenticator
+    from server.auth import Authenticator, SignedIn
     from server.broker import Broker
     from server.cache import Entry, ResponseCache
     from server.metrics import Metrics
@@ -430,7 +429,8 @@ class GraphQLView(GraphQL[Context, None]):
         viewer = None
         if isinstance(request, Request):
             authorization = request.headers.get("authorization")
-            viewer = await self._viewer(authorization)
+            signed_in = await self._signed_in(authorization)
+            viewer = signed_in.user if signed_in is not None else None
             if self.cache is not None and authorization is None:
                 storage = ReadRecorder(self.storage)  # this request may be answered from cache
         return Context(
@@ -443,12 +443,12 @@ class GraphQLView(GraphQL[Context, None]):
             viewer=viewer,
         )
 
-    async def _viewer(self, authorization: object) -> UserRow | None:
+    async def _signed_in(self, authorization: object) -> SignedIn | None:
         """The signed-in user; a bad token is refused, never read as anonymous."""
         try:
             if authorization is not None and not isinstance(authorization, str):
                 raise Unauthenticated("`authorization` must be `Bearer <token>`")
-            return await self.authenticator.user(bearer(authorization))
+            return await self.authenticator.signed_in(bearer(authorization))
         except Unauthenticated as error:
             raise RequestRefused(
                 401,
@@ -465,13 +465,11 @@ class GraphQLView(GraphQL[Context, None]):
         names = [name for name in params if name.lower() == "authorization"]
         authorization = params[names[0]] if names else None
         try:
-            context.viewer = await self._viewer(authorization)
-            token = bearer(authorization) if context.viewer is not None else None
-            context.viewer_expires = self.authenticator.expires(token) if token else None
+            signed_in = await self._signed_in(authorization)
         except RequestRefused as error:
             raise ConnectionRejectionError({"message": error.reason}) from error
-        except Unauthenticated as error:  # the token expired since `_viewer` read it
-            raise ConnectionRejectionError({"message": str(error)}) from error
+        if signed_in is not None:
+            context.viewer, context.viewer_expires = signed_in.user, signed_in.expires
         context.fresh_loaders()
         return None
 
