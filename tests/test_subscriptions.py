@@ -285,26 +285,38 @@ async def test_subscribers_of_one_selection_share_one_execution_per_event(
     assert executions["commentAdded"] == len(posted)
 
 
-async def test_a_viewer_dependent_selection_is_read_as_each_signed_in_viewer(
-    live: LiveServer, poster: Poster, executions: Counter[str]
-) -> None:
+async def seen_by_two_viewers_and_two_anonymous(
+    live: LiveServer, poster: Poster, tokens: tuple[str, str], selection: str, body: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """The comment `poster` adds, and `commentAdded` as each of four subscribers got it: two
+    signed in with `tokens`, then two anonymous. Each signed-in viewer has an execution of
+    its own; the two anonymous share one."""
     thread_id, _ = await demo_ids(poster)
     async with (
-        GraphQLWebSocket.connect(live.ws_url, token("poster", "Pat Poster")) as author,
-        GraphQLWebSocket.connect(live.ws_url, token()) as reader,
+        GraphQLWebSocket.connect(live.ws_url, tokens[0]) as first,
+        GraphQLWebSocket.connect(live.ws_url, tokens[1]) as second,
         GraphQLWebSocket.connect(live.ws_url) as anonymous,
         GraphQLWebSocket.connect(live.ws_url) as another,
     ):
-        sockets = [author, reader, anonymous, another]
-        operations = [await ws.subscribe(ADDED, {"thread": thread_id}) for ws in sockets]
-        # Each signed-in viewer has an execution of its own; the two anonymous share one.
+        sockets = [first, second, anonymous, another]
+        operations = [await ws.subscribe(selection, {"thread": thread_id}) for ws in sockets]
         await until(lambda: receiving(live.app) == (3, 2))
         assert receiving(live.app) == (3, 2)
-        mine = await poster.add("Mine to edit")
+        added = await poster.add(body)
         seen = [
             (await asyncio.wait_for(ws.next_data(operation), 10))["commentAdded"]
             for ws, operation in zip(sockets, operations, strict=True)
         ]
+    return added, seen
+
+
+async def test_a_viewer_dependent_selection_is_read_as_each_signed_in_viewer(
+    live: LiveServer, poster: Poster, executions: Counter[str]
+) -> None:
+    tokens = (token("poster", "Pat Poster"), token())
+    mine, seen = await seen_by_two_viewers_and_two_anonymous(
+        live, poster, tokens, ADDED, "Mine to edit"
+    )
     assert [comment["id"] for comment in seen] == [mine] * 4
     assert [comment["viewerCanEdit"] for comment in seen] == [True, False, False, False]
     assert executions["commentAdded"] == 3
@@ -315,26 +327,14 @@ async def test_a_viewer_field_of_any_name_is_read_as_each_signed_in_viewer(
 ) -> None:
     """Whether subscribers share is decided by the fields' marks, not by their names."""
     add_salutation(live.app)
-    thread_id, _ = await demo_ids(poster)
     selection = """subscription ($thread: ID!) {
       commentAdded(threadId: $thread) { id ...Greeted }
     }
     fragment Greeted on Comment { ... on Comment { greeting: salutation } }"""
-    async with (
-        GraphQLWebSocket.connect(live.ws_url, token("ann", "Ann")) as ann,
-        GraphQLWebSocket.connect(live.ws_url, token("ben", "Ben")) as ben,
-        GraphQLWebSocket.connect(live.ws_url) as anonymous,
-        GraphQLWebSocket.connect(live.ws_url) as another,
-    ):
-        sockets = [ann, ben, anonymous, another]
-        operations = [await ws.subscribe(selection, {"thread": thread_id}) for ws in sockets]
-        await until(lambda: receiving(live.app) == (3, 2))
-        assert receiving(live.app) == (3, 2)
-        added = await poster.add("Who reads this?")
-        seen = [
-            (await asyncio.wait_for(ws.next_data(operation), 10))["commentAdded"]
-            for ws, operation in zip(sockets, operations, strict=True)
-        ]
+    tokens = (token("ann", "Ann"), token("ben", "Ben"))
+    added, seen = await seen_by_two_viewers_and_two_anonymous(
+        live, poster, tokens, selection, "Who reads this?"
+    )
     assert [comment["id"] for comment in seen] == [added] * 4
     assert [comment["greeting"] for comment in seen] == ["Hello, Ann", "Hello, Ben", None, None]
     assert executions["commentAdded"] == 3
