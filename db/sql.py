@@ -352,29 +352,26 @@ class SQLStorage(ABC):
             versions.update((int(row[0]), int(row[1])) for row in rows)
         return versions
 
-    async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]:
-        found: dict[int, UserRow | None] = {}
-        for chunk in self._chunks(ids):
-            where, params = self._in("u.id", chunk, "bigint")
-            rows = await self._read(f"SELECT {_USER_COLUMNS} FROM users u WHERE {where}", params)
-            found.update((row[0], _user(row)) for row in rows)
-        return [found.get(i) for i in ids]
-
-    async def authors_by_ids(
-        self, ids: Sequence[int], states: Collection[CommentState]
+    async def users_by_ids(
+        self, ids: Sequence[int], written_in: Collection[CommentState] | None = None
     ) -> list[UserRow | None]:
         found: dict[int, UserRow | None] = {}
-        wrote, state_params = self._in("c.state", sorted(s.value for s in states), "text")
+        wrote = ""
+        state_params: list[Any] = []
+        if written_in is not None:
+            states = sorted(s.value for s in written_in)
+            wrote, state_params = self._in("c.state", states, "text")
         for chunk in self._chunks(ids):
             where, params = self._in("u.id", chunk, "bigint")
-            # Comments are looked for in the threads the user wrote in, as every statement
-            # on comments names their thread.
-            sql = (
-                f"SELECT {_USER_COLUMNS} FROM users u WHERE {where} AND EXISTS ("
-                "SELECT 1 FROM user_threads ut JOIN comments c"
-                " ON c.thread_id = ut.thread_id AND c.author_id = ut.user_id"
-                f" WHERE ut.user_id = u.id AND {wrote})"
-            )
+            sql = f"SELECT {_USER_COLUMNS} FROM users u WHERE {where}"
+            if written_in is not None:
+                # Comments are looked for in the threads the user wrote in, as every statement
+                # on comments names their thread.
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM user_threads ut JOIN comments c"
+                    " ON c.thread_id = ut.thread_id AND c.author_id = ut.user_id"
+                    f" WHERE ut.user_id = u.id AND {wrote})"
+                )
             rows = await self._read(sql, [*params, *state_params])
             found.update((row[0], _user(row)) for row in rows)
         return [found.get(i) for i in ids]

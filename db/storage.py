@@ -114,12 +114,11 @@ class Storage(Protocol):
         """The version of each thread that exists: a response cache checks them in one read."""
         ...
 
-    async def users_by_ids(self, ids: Sequence[int]) -> list[UserRow | None]: ...
-
-    async def authors_by_ids(
-        self, ids: Sequence[int], states: Collection[CommentState]
+    async def users_by_ids(
+        self, ids: Sequence[int], written_in: Collection[CommentState] | None = None
     ) -> list[UserRow | None]:
-        """Users by id who wrote a comment now in one of `states`; None for anyone else."""
+        """Users by id; with `written_in`, only those who wrote a comment now in one of those
+        states, None for anyone else."""
         ...
 
     async def comments_by_ids(self, keys: Sequence[tuple[int, int]]) -> list[CommentRow | None]:

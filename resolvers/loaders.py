@@ -61,7 +61,7 @@ class Loaders:
 
     async def _public_users(self, ids: Sequence[int]) -> list[UserRow | None]:
         """Users whom anyone may see: None for the others, as for ids that name nobody."""
-        return await self.storage.authors_by_ids(ids, policy.PUBLIC_AUTHORSHIP)
+        return await self.storage.users_by_ids(ids, policy.PUBLIC_AUTHORSHIP)
 
     async def _threads_by_keys(self, keys: Sequence[str]) -> list[ThreadRow | None]:
         threads = await self.storage.threads_by_keys(keys)
