@@ -118,9 +118,13 @@ class _Link(NamedTuple):
     descendant_count: int
 
     @property
+    def visible(self) -> bool:
+        return self.state == CommentState.VISIBLE.value
+
+    @property
     def unlisted(self) -> bool:
         """A placeholder with nothing visible beneath: listings leave it out."""
-        return self.state != CommentState.VISIBLE.value and self.descendant_count == 0
+        return not self.visible and self.descendant_count == 0
 
 
 # A comment and every comment above it, nearest first: one statement, one row per level.
@@ -652,7 +656,7 @@ class SQLStorage(ABC):
                     )
                 chain = await self._chain((thread_id, comment.parent_id), Reason.NO_PARENT)
                 parent = chain[0]
-                if parent.state != CommentState.VISIBLE.value:
+                if not parent.visible:
                     raise InvalidInput(
                         "a deleted or removed comment takes no replies", Reason.PARENT_HIDDEN
                     )
@@ -781,9 +785,7 @@ class SQLStorage(ABC):
             for link in await self._chain((thread_id, comment.parent_id)):  # nearest first
                 is_parent = link.id == comment.parent_id
                 deltas[link.id] = (-int(is_parent), -int(leaves_listing), -1)
-                leaves_listing = (
-                    link.state != CommentState.VISIBLE.value and link.descendant_count == 1
-                )
+                leaves_listing = not link.visible and link.descendant_count == 1
         await self._update_counts(thread_id, deltas)
         await self._bump_thread(thread_id, -1, -int(leaves_listing))
 
