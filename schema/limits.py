@@ -32,6 +32,7 @@ from graphql import (
     get_variable_values,
     is_composite_type,
 )
+from graphql.utilities.coerce_input_value import coerce_default_value
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -253,8 +254,7 @@ class NodeCounter:
         except GraphQLError:
             return 0  # execution fails the field with this error: nothing below it runs
         # The field's declared default, as execution reads it when `first` is left out.
-        declared = get_argument_values(definition, FieldNode(name=node.name, arguments=()))
-        default = declared.get("first")
+        default = coerce_default_value(definition.args["first"])
         size = page_size(given.get("first"), default if isinstance(default, int) else 0)
         return max(size, 0)
 
