@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from graphql import (
     FieldNode,
-    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLInterfaceType,
     GraphQLObjectType,
@@ -26,6 +25,8 @@ from graphql import (
     is_abstract_type,
 )
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from schema.selections import Fragments, fragment_selection, fragments_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -63,16 +64,12 @@ def reads_viewer(
     root = schema.get_root_type(operation.operation)
     if root is None:
         return False
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
+    fragments = fragments_of(document)
     return _Walk(schema, fragments).reads(root, operation.selection_set)
 
 
 class _Walk:
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
+    def __init__(self, schema: GraphQLSchema, fragments: Fragments) -> None:
         self.schema = schema
         self.fragments = fragments
         self.seen: set[str] = set()  # fragments walked: one has one type, so one answer
@@ -82,20 +79,15 @@ class _Walk:
             if isinstance(selection, FieldNode):
                 if self._field_reads(parent, selection):
                     return True
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                inner = parent if condition is None else self.schema.get_type(condition.name.value)
-                if self.reads(inner, selection.selection_set):
-                    return True
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in self.seen:
+                continue
+            if isinstance(selection, FragmentSpreadNode):
+                if selection.name.value in self.seen:
                     continue
-                self.seen.add(name)
-                inner = self.schema.get_type(fragment.type_condition.name.value)
-                if self.reads(inner, fragment.selection_set):
-                    return True
+                self.seen.add(selection.name.value)
+            assert isinstance(selection, InlineFragmentNode | FragmentSpreadNode)
+            found = fragment_selection(self.schema, self.fragments, selection, parent)
+            if found is not None and self.reads(*found):
+                return True
         return False
 
     def _field_reads(self, parent: GraphQLNamedType | None, node: FieldNode) -> bool:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import (
     FieldNode,
-    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLIncludeDirective,
@@ -41,6 +40,7 @@ from strawberry.extensions import (
 )
 
 from resolvers.pages import page_size
+from schema.selections import fragment_selection, fragments_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -194,9 +194,7 @@ class NodeCounter:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: VariableValues):
         self.schema = schema
         self.variables = variables
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = fragments_of(document)
         # Nodes below one parent, by selection set and parent type: below n parents there are
         # n times as many, so a fragment spread many times is counted once.
         self._below_one: dict[tuple[int, str], int] = {}
@@ -218,15 +216,11 @@ class NodeCounter:
             return 0
         if isinstance(node, FieldNode):
             return self.field(node, parent)
-        if isinstance(node, InlineFragmentNode):
-            condition, inner = node.type_condition, node.selection_set
-        else:
-            assert isinstance(node, FragmentSpreadNode)
-            fragment = self.fragments.get(node.name.value)
-            if fragment is None:
-                return 0
-            condition, inner = fragment.type_condition, fragment.selection_set
-        target = self.schema.get_type(condition.name.value) if condition else parent
+        assert isinstance(node, InlineFragmentNode | FragmentSpreadNode)
+        found = fragment_selection(self.schema, self.fragments, node, parent)
+        if found is None:
+            return 0
+        target, inner = found
         return self.selections(inner, target) if is_composite_type(target) else 0
 
     def field(self, node: FieldNode, parent: GraphQLCompositeType) -> int:
