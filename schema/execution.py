@@ -114,7 +114,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             or self.abort_signal is not None
         ):
             return super().execute_operation(serially)
-        return self._execute_plan(plan, serially)
+        return self._execute_plan(plan)
 
     @property
     def middleware_manager_in_use(self) -> bool:
@@ -136,14 +136,14 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             self._plans.popitem(last=False)
         return plan
 
-    async def _execute_plan(self, plan: ObjectPlan, serially: bool | None) -> Any:
+    async def _execute_plan(self, plan: ObjectPlan) -> Any:
         self._converted: dict[int, Mapping[str, Any]] = {}
         data: Any
         try:
             result = self._execute_fields(plan, self.root_value, None)
             data = await result if self.is_awaitable(result) else result
         except Unexpected:
-            return await self._start_over(serially)
+            return await self._start_over()
         except GraphQLError as error:  # a non-null field's error nulls the whole answer
             self.collected_errors.add(error, None)
             data = None
@@ -153,7 +153,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         """Told of each operation whose plan met a value it does not expect; by default
         no one listens."""
 
-    async def _start_over(self, serially: bool | None) -> Any:
+    async def _start_over(self) -> Any:
         """graphql-core's answer, as it would be without the abandoned plan: from loaders
         that hold nothing of it, by an executor that collects its own errors."""
         self.plan_abandoned()
@@ -161,7 +161,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             self.context_value.fresh_loaders()
         executor = self.build_per_event_executor(self.root_value)
         assert isinstance(executor, Execution)  # a copy of this one
-        result = super(Execution, executor).execute_operation(serially)
+        result = super(Execution, executor).execute_operation()
         return await result if self.is_awaitable(result) else result
 
     # -- graphql-core's execution, over a plan ------------------------------------------
