@@ -78,8 +78,7 @@ def _thread(row: sqlite3.Row, rows: list[sqlite3.Row]) -> SourceThread:
         key = _text(row["uri"], "key")
         title = _text(row["title"], "title")
     except Unreadable as unreadable:
-        unread = Counter({"in a skipped thread": len(rows)})
-        return SourceThread("", "", None, None, [], skipped=unread, skip=unreadable.reason)
+        return SourceThread.unreadable(unreadable.reason, len(rows))
     comments: list[SourceComment] = []
     skipped: Counter[str] = Counter()
     for comment_row in rows:

@@ -30,7 +30,6 @@ rules every import keeps (db.exchange.plan).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -49,13 +48,14 @@ from db.rules import MAX_SUB, text
 from db.storage import InvalidInput
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import AsyncIterator, Iterator
     from datetime import datetime
     from pathlib import Path
     from typing import BinaryIO
 
     from db.exchange.source import Deadline
-    from db.rows import CommentRow, Identity, ThreadDump, UserRow
+    from db.rows import CommentRow, Identity, ThreadDump
     from db.storage import Storage
 
 SOURCE = "json"
@@ -151,7 +151,7 @@ def _users(value: Any, version: int) -> dict[str, NewUser]:
         origin, sub = _identity(data, version)
         name = _string(data.get("name"), "user")
         avatar = _optional(data.get("avatarUrl"), "user")
-        reference = data["sub"] if version == 1 else f"{origin}:{sub}"
+        reference = data["sub"] if version == 1 else _reference(origin, sub)
         users[reference] = NewUser(origin, sub, name, avatar)
     return users
 
@@ -177,10 +177,8 @@ def _thread(data: Any, version: int) -> SourceThread:
         )
     except Unreadable as unreadable:
         comments = data.get("comments") if isinstance(data, dict) else None
-        unread = Counter(
-            {"in a skipped thread": len(comments) if isinstance(comments, list) else 0}
-        )
-        return SourceThread("", "", None, None, [], skipped=unread, skip=unreadable.reason)
+        count = len(comments) if isinstance(comments, list) else 0
+        return SourceThread.unreadable(unreadable.reason, count)
     for raw in raw_comments:
         try:
             thread.comments.append(_comment(raw, users))
@@ -256,13 +254,14 @@ async def _one(thread_id: int) -> AsyncIterator[int]:
     yield thread_id
 
 
-def _reference(user: UserRow) -> str:
-    return f"{user.origin}:{user.sub}"
+def _reference(origin: str, sub: str) -> str:
+    """How a version 2 dump names a user."""
+    return f"{origin}:{sub}"
 
 
 def thread_document(dump: ThreadDump) -> dict[str, Any]:
     place = {c.id: n for n, c in enumerate(dump.comments, 1)}
-    references = {user_id: _reference(user) for user_id, user in dump.users.items()}
+    references = {user_id: _reference(u.origin, u.sub) for user_id, u in dump.users.items()}
     return {
         "key": dump.thread.key,
         "title": dump.thread.title,
@@ -285,7 +284,7 @@ def _comment_document(
     return {
         "id": place[comment.id],
         "parent": place[comment.parent_id] if comment.parent_id is not None else None,
-        "author": _reference(comment.author) if comment.author else None,
+        "author": _reference(comment.author.origin, comment.author.sub) if comment.author else None,
         "state": comment.state.value,
         "createdAt": format_time(comment.created_at),
         "editedAt": format_time(comment.edited_at) if comment.edited_at else None,

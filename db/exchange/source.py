@@ -92,6 +92,12 @@ class SourceThread:
     skip: str | None = None  # why the whole thread is left out
     native: bool = False  # a threadql dump: its order, states and empty threads are kept
 
+    @classmethod
+    def unreadable(cls, reason: str, comments: int) -> SourceThread:
+        """A thread left out whole, with the `comments` it held."""
+        skipped = Counter({"in a skipped thread": comments})
+        return cls("", "", None, None, [], skipped=skipped, skip=reason)
+
 
 def guest(source: str, name: str | None) -> NewUser:
     """Someone without an account at the source: one user per name there, or Anonymous."""
