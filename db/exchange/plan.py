@@ -87,20 +87,27 @@ def _candidates(
     seen: set[str] = set()
     already = 0
     for position, comment in enumerate(thread.comments):
+        first_time = comment.id not in seen
+        seen.add(comment.id)
+        if not first_time:
+            skipped["duplicate id"] += 1
+            continue
+        if comment.id in imported:
+            already += 1
+            continue
+        if not _readable_id(comment.id):
+            skipped["unreadable id"] += 1
+            continue
+        if comment.created_at is None:
+            skipped["unreadable date"] += 1
+            continue
+        # Cleaned only now: a run that adds what is new to a dump skips most comments above.
         body = clean_text(comment.body)
         hidden = _hidden(comment, body)
         revisions = tuple(
             Revision(clean_text(r.body), r.written_at, r.replaced_at) for r in comment.revisions
         )
-        if comment.id in seen:
-            skipped["duplicate id"] += 1
-        elif comment.id in imported:
-            already += 1
-        elif not _readable_id(comment.id):
-            skipped["unreadable id"] += 1
-        elif comment.created_at is None:
-            skipped["unreadable date"] += 1
-        elif not _placeholder(comment, hidden) and any(
+        if not _placeholder(comment, hidden) and any(
             len(text) > max_body_length for text in (body, *(r.body for r in revisions))
         ):
             skipped[f"body longer than {max_body_length} characters"] += 1
@@ -108,7 +115,6 @@ def _candidates(
             candidates[comment.id] = _Candidate(
                 position, comment, comment.created_at, body, revisions, hidden
             )
-        seen.add(comment.id)
     return candidates, already
 
 
