@@ -850,6 +850,7 @@ async def test_a_key_that_is_not_text_skips_its_thread(
         ("likes", "many", "unreadable like count"),
         ("likes", 1e20, "unreadable like count"),
         ("created", "yesterday", "unreadable date"),
+        ("created", -1000.0, "unreadable date"),  # 1969: before any comment was written
     ],
 )
 async def test_an_isso_value_of_another_type_skips_its_comment(

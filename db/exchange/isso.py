@@ -23,6 +23,7 @@ from db.exchange.source import (
     Unreadable,
     guest,
     like_count,
+    utc,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def _time(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return datetime.fromtimestamp(value, UTC)
+        return utc(datetime.fromtimestamp(value, UTC))
     except (ValueError, OverflowError, OSError):
         return None
 
